@@ -1,0 +1,8 @@
+/**
+ * stunnel-doctor's public library API.
+ */
+export * from './events.js';
+export { scanFiles, scanFiles as scan, proxyNameFromPath, type ScanOptions, type ScanResult, type ScanStats } from './scan.js';
+export { loadRuleSet, RuleSet, RuleLoadError, formatProblem, parseRuleFile, type RuleProblem } from './rules/index.js';
+export { Pipeline, type LineCounts } from './pipeline.js';
+export type { Chunk } from './tail/chunk.js';

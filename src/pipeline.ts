@@ -1,0 +1,136 @@
+/**
+ * parse → rules → correlate for chunks of complete lines. One Pipeline serves many sources (proxies and
+ * their stderr captures); each source keeps its own correlation state. The per-line loop allocates only
+ * the decoded message of lines whose level some rule needs; events and their objects exist only for the
+ * few lines that conclude something.
+ */
+import type { Chunk } from './tail/chunk.js';
+import { DEFAULT_PARSE_OPTIONS, newRecord, parseLine, type ParseOptions } from './parse/line.js';
+import { RuleSet, type CompiledRule } from './rules/compile.js';
+import {
+  SourceCorrelator, DEFAULT_LIMITS, type CorrelatorLimits, type CorrelatorSink, type SourceInfo,
+} from './correlate/correlator.js';
+
+export interface LineCounts {
+  matched: number;
+  unmatched: number;
+  invalid: number;
+  /** Lines longer than the bound (cut before matching). */
+  cut: number;
+  /** Lines holding bytes that are not valid UTF-8 (decoded with replacement characters). */
+  invalidUtf8: number;
+}
+
+export interface PipelineOptions {
+  parse?: Partial<ParseOptions>;
+  limits?: Partial<CorrelatorLimits>;
+}
+
+export class Source {
+  readonly counts: LineCounts = { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 };
+  constructor(
+    readonly info: SourceInfo,
+    readonly correlator: SourceCorrelator,
+  ) {}
+}
+
+export class Pipeline {
+  private rules: RuleSet;
+  private byId = new Map<string, CompiledRule>();
+  private readonly rec = newRecord();
+  private readonly parseOpts: ParseOptions;
+  private readonly limits: CorrelatorLimits;
+  private readonly sources = new Map<string, Source>();
+  private wantLevel: (l: number) => boolean;
+
+  constructor(
+    rules: RuleSet,
+    private readonly sink: CorrelatorSink,
+    opts: PipelineOptions = {},
+  ) {
+    this.rules = rules;
+    this.wantLevel = (l) => rules.wantsLevel(l);
+    this.indexRules();
+    this.parseOpts = { ...DEFAULT_PARSE_OPTIONS, ...opts.parse };
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+  }
+
+  private indexRules(): void {
+    this.byId = new Map(this.rules.rules.map((r) => [r.id, r]));
+  }
+
+  /** Swaps the rule set; correlation state and counters are kept. */
+  setRules(rules: RuleSet): void {
+    this.rules = rules;
+    this.wantLevel = (l) => rules.wantsLevel(l);
+    this.indexRules();
+  }
+
+  get ruleSet(): RuleSet {
+    return this.rules;
+  }
+
+  /** The source for a key (proxy + path), created on first use. */
+  source(key: string, info: SourceInfo): Source {
+    let s = this.sources.get(key);
+    if (!s) {
+      s = new Source(info, new SourceCorrelator(info, this.sink, this.limits, (id) => this.byId.get(id)));
+      this.sources.set(key, s);
+    }
+    return s;
+  }
+
+  getSource(key: string): Source | undefined {
+    return this.sources.get(key);
+  }
+
+  removeSource(key: string): void {
+    this.sources.delete(key);
+  }
+
+  allSources(): IterableIterator<Source> {
+    return this.sources.values();
+  }
+
+  /** Processes every line of a chunk (complete lines only), in order, synchronously. */
+  push(src: Source, chunk: Chunk, fingerprint: string): void {
+    const corr = src.correlator;
+    corr.fingerprint = fingerprint;
+    const counts = src.counts;
+    const buf = chunk.buf;
+    const rec = this.rec;
+    const rules = this.rules;
+    const want = this.wantLevel;
+    const opts = this.parseOpts;
+    const max = opts.maxMessageBytes;
+    const accept = (r: CompiledRule, g: Record<string, string | undefined>): boolean => corr.accepts(r, g, rec);
+    if (chunk.cut) counts.cut++;
+    let start = 0;
+    const len = buf.length;
+    while (start < len) {
+      let nl = buf.indexOf(10, start);
+      if (nl < 0) nl = len;
+      if (nl - start > max + 64) counts.cut++;
+      rec.offset = chunk.cut ? chunk.baseOffset : chunk.baseOffset + start;
+      if (!parseLine(buf, start, nl, rec, opts, want)) {
+        if (nl > start) counts.invalid++;
+      } else if (rec.message === '' && !want(rec.level)) {
+        counts.unmatched++;
+      } else {
+        if (rec.invalidUtf8) counts.invalidUtf8++;
+        const m = rules.match(rec, accept);
+        if (m === null) counts.unmatched++;
+        else {
+          counts.matched++;
+          corr.apply(rec, m);
+        }
+      }
+      start = nl + 1;
+    }
+  }
+
+  /** End of input (one-shot scan): unconcluded failures of every source are emitted. */
+  finish(src: Source): void {
+    src.correlator.endRun();
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * A compiled rule set: the rules in evaluation order, indexed by level and by the first character of their
+ * pattern's literal prefix, so a line is tried only against the few rules that can match it, and levels
+ * no rule needs are skipped before their message is decoded.
+ */
+import type { IdClass, LineFormat, LineRecord } from '../parse/line.js';
+import type { Kind, Severity } from '../events.js';
+import type { Action, RuleSpec } from './schema.js';
+import { captureNames, type LocatedRule } from './load.js';
+
+export interface CompiledRule {
+  readonly spec: LocatedRule;
+  readonly id: string;
+  readonly action: Action;
+  readonly regex: RegExp;
+  /** Literal text every match starts with ('' when the pattern has none). */
+  readonly prefix: string;
+  readonly levels: number;
+  readonly scopes: number;
+  readonly formats: number;
+  readonly captures: readonly string[];
+  readonly event: { kind: Kind; reason: string; priority: number } | null;
+  readonly severity: Severity;
+  readonly hint: string;
+  readonly marks: readonly string[];
+  readonly clears: readonly Kind[];
+  readonly when: RuleSpec['when'] | null;
+}
+
+const SCOPE_BIT: Record<IdClass, number> = { connection: 1, process: 2, none: 4 };
+const FORMAT_BIT: Record<LineFormat, number> = { file: 1, syslog: 2, stderr: 4 };
+
+const DEFAULT_SEVERITY: Record<Kind, Severity> = {
+  config_failed: 'critical',
+  config_warning: 'warning',
+  connect_failed: 'error',
+  cert_verify_failed: 'error',
+  tls_handshake_failed: 'error',
+  connection_rejected: 'warning',
+  connection_closed: 'info',
+  proxy_started: 'info',
+  proxy_stopped: 'info',
+  config_reloaded: 'info',
+};
+
+/** The literal text a `^`-anchored pattern must start with. */
+export function literalPrefix(source: string): string {
+  if (!source.startsWith('^')) return '';
+  let out = '';
+  for (let i = 1; i < source.length; i++) {
+    const c = source[i]!;
+    let lit: string | null = null;
+    let width = 1;
+    if (c === '\\') {
+      const n = source[i + 1];
+      if (n !== undefined && !/[A-Za-z0-9]/.test(n)) {
+        lit = n;
+        width = 2;
+      }
+    } else if (!'.[]()*+?{}|^$'.includes(c)) lit = c;
+    if (lit === null) break;
+    const after = source[i + width];
+    if (after === '*' || after === '?' || after === '{') break; // optional: not part of the prefix
+    out += lit;
+    i += width - 1;
+  }
+  return out;
+}
+
+export function compileRule(spec: LocatedRule): CompiledRule {
+  const m = spec.match;
+  const lv = m.level === undefined ? [0, 1, 2, 3, 4, 5, 6, 7] : Array.isArray(m.level) ? m.level : [m.level];
+  const scopes = m.scope === 'connection' ? SCOPE_BIT.connection : m.scope === 'process' ? SCOPE_BIT.process | SCOPE_BIT.none : 7;
+  const formats = m.format ? m.format.reduce((a, f) => a | FORMAT_BIT[f], 0) : 7;
+  const regex = new RegExp(m.message);
+  const event = spec.event ? { kind: spec.event.kind, reason: spec.event.reason, priority: spec.event.priority } : null;
+  return {
+    spec,
+    id: spec.id,
+    action: spec.action,
+    regex,
+    prefix: literalPrefix(m.message),
+    levels: lv.reduce((a, l) => a | (1 << l), 0),
+    scopes,
+    formats,
+    captures: captureNames(regex),
+    event,
+    severity: spec.severity ?? (event ? DEFAULT_SEVERITY[event.kind] : 'info'),
+    hint: spec.hint ?? '',
+    marks: spec.marks ?? [],
+    clears: spec.clears ?? [],
+    when: spec.when ?? null,
+  };
+}
+
+export interface RuleMatch {
+  rule: CompiledRule;
+  groups: Record<string, string | undefined>;
+}
+
+const NO_GROUPS: Record<string, string | undefined> = Object.freeze({}) as Record<string, string | undefined>;
+
+export class RuleSet {
+  readonly rules: readonly CompiledRule[];
+  /** Bit l set when some rule looks at level l. */
+  readonly levelMask: number;
+  /** [level][first char code or 128 for others] → rules in evaluation order. */
+  private readonly index: CompiledRule[][][];
+
+  constructor(specs: readonly LocatedRule[]) {
+    this.rules = specs.map(compileRule);
+    this.levelMask = this.rules.reduce((a, r) => a | r.levels, 0);
+    this.index = [];
+    for (let l = 0; l < 8; l++) {
+      const atLevel = this.rules.filter((r) => r.levels & (1 << l));
+      const buckets: CompiledRule[][] = [];
+      for (let c = 0; c <= 128; c++) {
+        buckets.push(atLevel.filter((r) => r.prefix === '' || (c < 128 && r.prefix.charCodeAt(0) === c)));
+      }
+      this.index.push(buckets);
+    }
+  }
+
+  wantsLevel(level: number): boolean {
+    return (this.levelMask & (1 << level)) !== 0;
+  }
+
+  /**
+   * The first rule that matches the record and whose condition holds (`accept` decides rules with `when`).
+   * Returns null when no rule matches.
+   */
+  match(rec: LineRecord, accept: (r: CompiledRule, groups: Record<string, string | undefined>) => boolean): RuleMatch | null {
+    const msg = rec.message;
+    const c = msg.charCodeAt(0);
+    const bucket = this.index[rec.level]![c < 128 ? c : 128]!;
+    const scope = SCOPE_BIT[rec.idClass];
+    const format = FORMAT_BIT[rec.format];
+    for (let i = 0; i < bucket.length; i++) {
+      const r = bucket[i]!;
+      if ((r.scopes & scope) === 0 || (r.formats & format) === 0) continue;
+      if (r.prefix.length > 1 && !msg.startsWith(r.prefix)) continue;
+      const m = r.regex.exec(msg);
+      if (m === null) continue;
+      const groups = m.groups ?? NO_GROUPS;
+      if (r.when !== null && !accept(r, groups)) continue;
+      return { rule: r, groups };
+    }
+    return null;
+  }
+}

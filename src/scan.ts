@@ -1,0 +1,131 @@
+/**
+ * One-shot diagnosis of whole files: the same pipeline as the sidecar, read from the first byte to the
+ * last, with unconcluded failures emitted at the end of input.
+ */
+import { createReadStream } from 'node:fs';
+import { basename } from 'node:path';
+import type { Readable } from 'node:stream';
+import type { DoctorEvent } from './events.js';
+import { LineChunker, DEFAULT_MAX_LINE_BYTES } from './tail/chunk.js';
+import { fingerprintOf, FINGERPRINT_MAX } from './tail/identity.js';
+import { Pipeline, type LineCounts, type PipelineOptions } from './pipeline.js';
+import { loadRuleSet } from './rules/index.js';
+import type { RuleSet } from './rules/compile.js';
+import type { CorrelatorSink } from './correlate/correlator.js';
+
+export interface ScanOptions extends PipelineOptions {
+  /** Proxy name for every file; by default each file's name without `.log` and rotation suffixes. */
+  proxy?: string;
+  /** Extra rule files (extend or override the defaults by id). */
+  rules?: readonly string[];
+  /** A compiled rule set (instead of loading `rules`). */
+  ruleSet?: RuleSet;
+  /** Called for each event as it is found (the events are also returned unless `collect` is false). */
+  onEvent?: (e: DoctorEvent) => void;
+  collect?: boolean;
+  /** Called with bytes read so far, for progress display. */
+  onProgress?: (file: string, bytes: number) => void;
+  maxLineBytes?: number;
+}
+
+export interface ScanStats {
+  files: number;
+  bytes: number;
+  lines: LineCounts;
+  events: number;
+  dropped: Record<string, number>;
+}
+
+export interface ScanResult {
+  events: DoctorEvent[];
+  stats: ScanStats;
+}
+
+/** `/var/log/stunnel4/ldaps.log.1` → `ldaps`. */
+export function proxyNameFromPath(path: string): string {
+  let b = basename(path);
+  b = b.replace(/\.(gz|xz|bz2|zst)$/, '').replace(/\.\d+$/, '').replace(/-\d{8,10}$/, '');
+  b = b.replace(/\.(log|err|stderr|out|txt)$/, '');
+  return b || 'stunnel';
+}
+
+export async function scanFiles(files: readonly string[], opts: ScanOptions = {}): Promise<ScanResult> {
+  const ruleSet = opts.ruleSet ?? (await loadRuleSet(opts.rules ?? []));
+  const events: DoctorEvent[] = [];
+  const collect = opts.collect !== false;
+  const dropped: Record<string, number> = {};
+  const sink: CorrelatorSink = {
+    event(e) {
+      if (collect) events.push(e);
+      opts.onEvent?.(e);
+    },
+    accepted() {},
+    dropped(_p, what, n) {
+      dropped[what] = (dropped[what] ?? 0) + n;
+    },
+  };
+  const pipeline = new Pipeline(ruleSet, sink, opts);
+  const stats: ScanStats = {
+    files: 0, bytes: 0, lines: { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 }, events: 0, dropped,
+  };
+  const used = new Set<string>();
+  for (const file of files) {
+    const proxy = opts.proxy ?? (file === '-' ? 'stdin' : proxyNameFromPath(file));
+    const label = file === '-' ? '<stdin>' : file;
+    // Files of one proxy continue one another (a rotated `.1` then the current log).
+    const src = pipeline.source(proxy, { proxy, file: label });
+    used.add(proxy);
+    const stream: Readable = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
+    await readInto(stream, (chunker, chunk, fp) => pipeline.push(src, chunk, fp), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      (n) => {
+        stats.bytes += n;
+        opts.onProgress?.(label, stats.bytes);
+      });
+    stats.files++;
+  }
+  for (const proxy of used) {
+    const src = pipeline.getSource(proxy)!;
+    pipeline.finish(src);
+    for (const k of Object.keys(stats.lines) as (keyof LineCounts)[]) stats.lines[k] += src.counts[k];
+  }
+  stats.events = collect ? events.length : 0;
+  return { events, stats };
+}
+
+/** Streams a file through a LineChunker; the fingerprint is its first line, known before any line is processed. */
+async function readInto(
+  stream: Readable,
+  onChunk: (chunker: LineChunker, chunk: import('./tail/chunk.js').Chunk, fingerprint: string) => void,
+  maxLineBytes: number,
+  onBytes: (n: number) => void,
+): Promise<void> {
+  const chunker = new LineChunker(0, maxLineBytes);
+  let fp: string | null = null;
+  let head: Buffer[] = [];
+  let headLen = 0;
+  const feed = (b: Buffer): void => chunker.push(b, (c) => onChunk(chunker, c, fp!));
+  for await (const data of stream as AsyncIterable<Buffer>) {
+    onBytes(data.length);
+    if (fp === null) {
+      head.push(data);
+      headLen += data.length;
+      const joined = head.length === 1 ? head[0]! : Buffer.concat(head);
+      const f = fingerprintOf(joined.subarray(0, FINGERPRINT_MAX));
+      if (f === '' && headLen < FINGERPRINT_MAX) {
+        head = [joined];
+        continue;
+      }
+      fp = f;
+      head = [];
+      feed(joined);
+      continue;
+    }
+    feed(data);
+  }
+  if (fp === null && headLen > 0) {
+    fp = fingerprintOf(Buffer.concat(head));
+    feed(Buffer.concat(head));
+  }
+  // A last line without newline is complete at the end of a one-shot read.
+  if (chunker.pendingBytes > 0) feed(Buffer.from('\n'));
+}
