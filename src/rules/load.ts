@@ -98,6 +98,7 @@ export function parseRuleFile(text: string, file: string): { rules: LocatedRule[
       at(nodeAt(['rules', i, 'match'])?.range?.[0], `can never match: rule "${earlier.id}" on line ${earlier.line} matches the same lines first`, r.id);
     } else if (!earlier) byMatch.set(key, r);
   }
+  problems.sort((a, b) => a.line - b.line || a.column - b.column);
   return { rules: problems.length ? [] : rules, problems };
 }
 
