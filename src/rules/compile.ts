@@ -45,7 +45,7 @@ const DEFAULT_SEVERITY: Record<Kind, Severity> = {
 
 /** The literal text a `^`-anchored pattern must start with. */
 export function literalPrefix(source: string): string {
-  if (!source.startsWith('^')) return '';
+  if (!source.startsWith('^') || hasTopLevelAlternation(source)) return '';
   let out = '';
   for (let i = 1; i < source.length; i++) {
     const c = source[i]!;
@@ -65,6 +65,21 @@ export function literalPrefix(source: string): string {
     i += width - 1;
   }
   return out;
+}
+
+function hasTopLevelAlternation(source: string): boolean {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return true;
+  }
+  return false;
 }
 
 export function compileRule(spec: LocatedRule): CompiledRule {

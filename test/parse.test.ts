@@ -1,0 +1,143 @@
+/**
+ * The line grammar on real stunnel output: every line of every fixture fits a grammar; the same log with
+ * CRLF endings, behind a syslog/journal header, or concatenated across formats gives the same events.
+ */
+import { describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { newRecord, parseLine, DEFAULT_PARSE_OPTIONS, classifyId } from '../src/parse/line.js';
+import { scanFiles } from '../src/index.js';
+
+const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
+const logs: string[] = [];
+for (const d of readdirSync(FIXTURES, { withFileTypes: true })) {
+  if (!d.isDirectory() || d.name === 'lib') continue;
+  for (const f of readdirSync(join(FIXTURES, d.name))) {
+    if (/\.(log|stderr)$/.test(f)) logs.push(join(FIXTURES, d.name, f));
+  }
+}
+const all = () => true;
+const parseAll = (path: string) => {
+  const buf = readFileSync(path);
+  const out: { ok: boolean; format: string; level: number; id: string; message: string }[] = [];
+  const rec = newRecord();
+  let s = 0;
+  while (s < buf.length) {
+    let nl = buf.indexOf(10, s);
+    if (nl < 0) nl = buf.length;
+    const ok = parseLine(buf, s, nl, rec, DEFAULT_PARSE_OPTIONS, all);
+    out.push({ ok, format: rec.format, level: rec.level, id: rec.id, message: rec.message });
+    s = nl + 1;
+  }
+  return out;
+};
+const brief = (events: { kind: string; reason: string; service: string | null; connection: string | null }[]) =>
+  events.map((e) => `${e.kind}/${e.reason}/${e.service}/${e.connection}`);
+const tmp = () => mkdtempSync(join(tmpdir(), 'sd-parse-'));
+
+describe('line grammar on real stunnel output', () => {
+  it('has fixture logs', () => expect(logs.length).toBeGreaterThan(10));
+
+  it('parses every line of every fixture', () => {
+    for (const path of logs) {
+      const bad = parseAll(path).filter((l) => !l.ok);
+      expect(bad, path).toEqual([]);
+    }
+  });
+
+  it('reads file-format lines at fixed positions', () => {
+    const success = join(FIXTURES, 'success', 'd5.log');
+    const first = parseAll(success)[0]!;
+    expect(first).toMatchObject({ format: 'file', level: 5, id: 'ui' });
+    expect(first.message).toMatch(/^stunnel 5\.68 on \S+ platform$/);
+  });
+
+  it('reads the error-mode stderr format of a failed start', () => {
+    const stderr = logs.filter((p) => p.endsWith('.stderr'));
+    expect(stderr.length).toBeGreaterThan(0);
+    for (const p of stderr) {
+      const lines = parseAll(p).filter((l) => l.format === 'stderr');
+      expect(lines.length, p).toBeGreaterThan(0);
+      expect(lines.some((l) => l.level === 3), p).toBe(true);
+    }
+  });
+
+  it('classifies ids', () => {
+    expect(classifyId('12')).toBe('connection');
+    expect(classifyId('0_1')).toBe('connection');
+    expect(classifyId('ui')).toBe('process');
+    expect(classifyId('main')).toBe('process');
+    expect(classifyId('per-day')).toBe('process');
+    expect(classifyId('cron')).toBe('process');
+    expect(classifyId('Abcdefghij0123456789XY')).toBe('connection');
+  });
+
+  it('gives the same events for CRLF line endings', async () => {
+    for (const path of logs.filter((p) => p.endsWith('d5.log')).slice(0, 10)) {
+      const crlf = join(tmp(), 'x.log');
+      writeFileSync(crlf, readFileSync(path, 'latin1').replace(/\n/g, '\r\n'), 'latin1');
+      const a = await scanFiles([path], { proxy: 'p' });
+      const b = await scanFiles([crlf], { proxy: 'p' });
+      expect(brief(b.events), path).toEqual(brief(a.events));
+    }
+  });
+
+  it('gives the same events behind a journal header (journalctl -o short)', async () => {
+    for (const path of logs.filter((p) => p.endsWith('d5.log')).slice(0, 10)) {
+      const j = join(tmp(), 'journal.log');
+      // journalctl prints the captured line after its own prefix; the stunnel line itself is unchanged.
+      writeFileSync(j, readFileSync(path, 'latin1').split('\n').filter(Boolean)
+        .map((l) => `Nov 22 06:26:04 host stunnel4[4242]: ${l}`).join('\n') + '\n', 'latin1');
+      const a = await scanFiles([path], { proxy: 'p' });
+      const b = await scanFiles([j], { proxy: 'p' });
+      expect(brief(b.events), path).toEqual(brief(a.events));
+    }
+  });
+
+  it('reads a stderr capture that mixes a failed start and a later run', async () => {
+    const stderr = logs.filter((p) => p.endsWith('.stderr'))[0]!;
+    const good = join(FIXTURES, 'success', 'd5.log');
+    const mixed = join(tmp(), 'mixed.log');
+    writeFileSync(mixed, Buffer.concat([readFileSync(stderr), readFileSync(good)]));
+    const a = brief((await scanFiles([stderr], { proxy: 'p' })).events);
+    const b = brief((await scanFiles([good], { proxy: 'p' })).events);
+    const m = brief((await scanFiles([mixed], { proxy: 'p' })).events);
+    expect(m).toEqual([...a, ...b]);
+  });
+});
+
+describe('hostile input', () => {
+  it('survives binary garbage, NUL bytes, invalid UTF-8 and a huge line, and still finds the real events', async () => {
+    const path = existsSync(join(FIXTURES, 'unknown-ca', 'd5.log')) ? join(FIXTURES, 'unknown-ca', 'd5.log') : join(FIXTURES, 'success', 'd5.log');
+    const real = readFileSync(path);
+    const lines = real.toString('latin1').split('\n');
+    const garbage = Buffer.from([0, 1, 2, 0xff, 0xfe, 0xc3, 0x28, 10, 0x80, 0x80, 0, 10]);
+    const huge = Buffer.alloc(5 * 1024 * 1024, 0x41);
+    const parts: Buffer[] = [];
+    lines.forEach((l, i) => {
+      parts.push(Buffer.from(`${l}${i < lines.length - 1 ? '\n' : ''}`, 'latin1'));
+      if (i === 3) parts.push(garbage, huge, Buffer.from('\n'));
+    });
+    const dir = tmp();
+    const hostile = join(dir, 'hostile.log');
+    writeFileSync(hostile, Buffer.concat(parts));
+    const a = await scanFiles([path], { proxy: 'p' });
+    const b = await scanFiles([hostile], { proxy: 'p' });
+    expect(brief(b.events)).toEqual(brief(a.events));
+    expect(b.stats.lines.invalid).toBeGreaterThanOrEqual(3);
+  });
+
+  it('never turns text forged inside a message into an event', async () => {
+    // A certificate subject can hold `LOG3[99]: Configuration failed` (catalog section 5). Here the subject
+    // of a real rejected-certificate line is replaced by such text; the forged part must stay in the detail.
+    const path = join(FIXTURES, 'success', 'd5.log');
+    const text = readFileSync(path, 'latin1');
+    const forged = text.replace(/(Certificate accepted at depth=0: )(.*)/, '$1O=Lab, CN=x LOG3[ui]: Configuration failed');
+    const f = join(tmp(), 'forged.log');
+    writeFileSync(f, forged, 'latin1');
+    const a = await scanFiles([path], { proxy: 'p' });
+    const b = await scanFiles([f], { proxy: 'p' });
+    expect(brief(b.events)).toEqual(brief(a.events));
+  });
+});
