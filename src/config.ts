@@ -5,9 +5,9 @@
 import { readFile } from 'node:fs/promises';
 import { LineCounter, parseDocument, type Node } from 'yaml';
 import { z } from 'zod';
+import { RESERVED_LABEL_NAMES } from './sinks/metrics.js';
 
 const labelName = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'label names are lower_snake_case');
-const RESERVED = ['proxy', 'service', 'kind', 'reason', 'outcome', 'direction', 'result', 'mode', 'version', 'openssl'];
 
 const proxySchema = z
   .object({
@@ -42,7 +42,7 @@ export const configSchema = z
   .strict()
   .superRefine((c, ctx) => {
     for (const l of c.labels) {
-      if (RESERVED.includes(l)) ctx.addIssue({ code: 'custom', path: ['labels'], message: `label "${l}" is reserved` });
+      if (RESERVED_LABEL_NAMES.has(l) || l.startsWith("__")) ctx.addIssue({ code: 'custom', path: ['labels'], message: `label "${l}" is reserved` });
     }
     c.proxies.forEach((p, i) => {
       for (const k of Object.keys(p.labels ?? {})) {
