@@ -1,4 +1,145 @@
-export async function runWatch(_o: unknown): Promise<number> {
-  process.stderr.write('stunnel-doctor watch: not built yet\n');
-  return 2;
+/**
+ * `stunnel-doctor watch`: the sidecar. Loads the configuration (or runs the built-in demo), starts the
+ * doctor and the HTTP endpoint, reloads on SIGHUP, flushes checkpoints on SIGTERM/SIGINT.
+ */
+import { createWriteStream, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { createDoctor, type Doctor } from './doctor.js';
+import { ConfigError, loadConfig, configSchema, proxiesFromFlags, type DoctorConfig } from './config.js';
+import { HttpServer } from './http/server.js';
+import { startDemo, fixturesAvailable, type Demo } from './demo.js';
+import { RuleLoadError } from './rules/index.js';
+import { statusPage } from './http/status-page.js';
+
+export interface WatchFlags {
+  config?: string;
+  log: string[];
+  stderr: string[];
+  stateDir?: string;
+  listen?: string;
+  eventsOut?: string;
+  rules: string[];
+  demo?: boolean;
+}
+
+async function resolveConfig(o: WatchFlags): Promise<DoctorConfig> {
+  const base = o.config ? await loadConfig(o.config) : configSchema.parse({});
+  const flagProxies = proxiesFromFlags(o.log, o.stderr);
+  return {
+    ...base,
+    proxies: [...base.proxies, ...flagProxies],
+    rules: [...base.rules, ...o.rules],
+    ...(o.stateDir ? { stateDir: o.stateDir } : {}),
+    ...(o.listen ? { listen: o.listen } : {}),
+    ...(o.eventsOut ? { eventsOut: o.eventsOut } : {}),
+  };
+}
+
+function splitListen(listen: string): { host: string; port: number } {
+  const i = listen.lastIndexOf(':');
+  return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };
+}
+
+export async function runWatch(o: WatchFlags): Promise<number> {
+  const log = pino({ name: 'stunnel-doctor', level: process.env.LOG_LEVEL ?? 'info' }, pino.destination(2));
+  let cfg: DoctorConfig;
+  try {
+    cfg = await resolveConfig(o);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      process.stderr.write(`stunnel-doctor: invalid configuration:\n${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  let demo: Demo | null = null;
+  if (o.demo || cfg.proxies.length === 0) {
+    if (!fixturesAvailable()) {
+      process.stderr.write('stunnel-doctor: nothing to watch: give --config or --log NAME=PATH (the demo fixtures are not installed)\n');
+      return 2;
+    }
+    const dir = mkdtempSync(join(tmpdir(), 'stunnel-doctor-demo-'));
+    demo = startDemo(dir);
+    cfg = { ...cfg, proxies: demo.proxies, labels: [...new Set([...cfg.labels, ...demo.labels])] };
+    log.info({ dir, proxies: demo.proxies.map((p) => p.name) }, 'demo: replaying real stunnel 5.68 logs at a human pace');
+  }
+  let eventsOut: Writable | undefined;
+  if (cfg.eventsOut === '-') eventsOut = process.stdout;
+  else if (cfg.eventsOut) eventsOut = createWriteStream(cfg.eventsOut, { flags: 'a' });
+
+  let doctor: Doctor;
+  try {
+    doctor = await createDoctor({
+      proxies: cfg.proxies,
+      rules: cfg.rules,
+      ...(cfg.stateDir ? { stateDir: cfg.stateDir } : {}),
+      labels: cfg.labels,
+      maxSeriesPerMetric: cfg.maxSeriesPerMetric,
+      proxyGraceSeconds: cfg.proxyGraceSeconds,
+      pollMs: cfg.pollMs,
+      maxLineBytes: cfg.maxLineBytes,
+      maxOpenConnections: cfg.maxOpenConnections,
+      ...(eventsOut ? { eventsOut } : {}),
+      logger: log,
+    });
+  } catch (e) {
+    if (e instanceof RuleLoadError) {
+      process.stderr.write(`stunnel-doctor: invalid rules:\n${e.message}\n`);
+      demo?.stop();
+      return 2;
+    }
+    throw e;
+  }
+
+  const http = new HttpServer({
+    hub: doctor.eventHub,
+    metrics: async () => ({ contentType: doctor.metrics.contentType, body: await doctor.metrics.render() }),
+    diagnose: (proxy) => (doctor.hasProxy(proxy) ? doctor.diagnose(proxy) : null),
+    health: () => ({ ok: true, proxies: doctor.status().map((s) => ({ proxy: s.proxy, configOk: s.configOk, files: s.files })) }),
+    extra: statusPage(doctor),
+  });
+  const { host, port } = splitListen(cfg.listen);
+  let url: string;
+  try {
+    url = await http.listen(host, port);
+  } catch (e) {
+    process.stderr.write(`stunnel-doctor: cannot listen on ${cfg.listen}: ${(e as Error).message}\n`);
+    await doctor.close();
+    demo?.stop();
+    return 2;
+  }
+  log.info({ url, proxies: cfg.proxies.length, stateDir: cfg.stateDir ?? null }, `serving ${url}/ (metrics ${url}/metrics, events ${url}/events)`);
+  if (process.stderr.isTTY) process.stderr.write(`\nstunnel-doctor is serving ${url}/  (/metrics, /events, /diagnose/<proxy>, /healthz)\n\n`);
+
+  return await new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping: flushing checkpoints');
+      demo?.stop();
+      void (async () => {
+        await http.close();
+        await doctor.close();
+        if (eventsOut && eventsOut !== process.stdout) await new Promise<void>((r) => (eventsOut as Writable).end(r));
+        resolve(0);
+      })();
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => {
+      void (async () => {
+        try {
+          const next = await resolveConfig(o);
+          await doctor.reload({ rules: next.rules, ...(demo ? {} : { proxies: next.proxies }) });
+          log.info('reloaded configuration and rules');
+        } catch (e) {
+          log.error({ err: (e as Error).message }, 'reload refused: the running configuration and rules are kept');
+        }
+      })();
+    });
+  });
 }

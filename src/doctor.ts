@@ -1,0 +1,435 @@
+/**
+ * The sidecar core: follows many proxies' logs (and their stderr captures) from durable checkpoints, runs
+ * them through one pipeline, and feeds every sink (events$, NDJSON, metrics, diagnose). Library users get
+ * it from createDoctor(); `stunnel-doctor watch` is a thin layer over it.
+ */
+import { Observable } from 'rxjs';
+import { stat } from 'node:fs/promises';
+import { dirname, basename, join } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import type { Writable } from 'node:stream';
+import { pino, type Logger } from 'pino';
+import type { DoctorEvent, ProxyStartedEvent } from './events.js';
+import { Pipeline, type Source } from './pipeline.js';
+import { loadRuleSet, type RuleSet } from './rules/index.js';
+import { DoctorMetrics, type RotationMode } from './sinks/metrics.js';
+import { EventHub } from './sinks/hub.js';
+import { DiagnoseBook, type Diagnosis } from './sinks/diagnose.js';
+import { CheckpointStore } from './tail/checkpoint.js';
+import { FileFollower, type FileRef, type FollowerNotice } from './tail/follower.js';
+import { proxyNameFromPath } from './scan.js';
+import { VERSION } from './version.js';
+import type { ProxyConfig } from './config.js';
+import type { CorrelatorSnapshot } from './correlate/correlator.js';
+
+export interface DoctorOptions {
+  proxies: ProxyConfig[];
+  /** Extra rule files (extend or override the defaults by id). */
+  rules?: string[];
+  /** Checkpoints are kept here; without it every file is read from its start at every start. */
+  stateDir?: string;
+  /** Static per-proxy label names (a bounded set, e.g. ['purpose']). */
+  labels?: string[];
+  maxSeriesPerMetric?: number;
+  /** A proxy whose file is gone for this long is forgotten (its series removed). */
+  proxyGraceSeconds?: number;
+  pollMs?: number;
+  maxLineBytes?: number;
+  maxOpenConnections?: number;
+  /** NDJSON event output (a log shipper's input). */
+  eventsOut?: Writable;
+  logger?: Logger;
+  /** Verdict-bearing connections with no end line for this long are concluded (debug <= 4 logs). */
+  quietMs?: number;
+}
+
+export interface ProxyStatus {
+  proxy: string;
+  labels: Record<string, string>;
+  files: { path: string; role: 'log' | 'stderr'; offset: number; size: number; error: string | null }[];
+  configOk: boolean | null;
+  lastStart: string | null;
+  version: string | null;
+  openConnections: number;
+  recentFailures: DoctorEvent[];
+}
+
+interface Followed {
+  key: string;
+  proxy: string;
+  role: 'log' | 'stderr';
+  path: string;
+  source: Source;
+  follower: FileFollower;
+  offset: number;
+  size: number;
+  error: string | null;
+  lastCounts: { matched: number; unmatched: number; invalid: number; cut: number };
+  goneSince: number | null;
+  fromGlob: boolean;
+  /** The file and end offset of the last chunk processed (the next commit). */
+  lastFile: FileRef | null;
+}
+
+interface ProxyState {
+  name: string;
+  labels: Record<string, string>;
+  configOk: boolean | null;
+  lastStart: string | null;
+  version: string | null;
+  recent: DoctorEvent[];
+}
+
+export class Doctor {
+  readonly events$: Observable<DoctorEvent>;
+  readonly metrics: DoctorMetrics;
+  private readonly hub = new EventHub();
+  private readonly book = new DiagnoseBook();
+  private pipeline!: Pipeline;
+  private rules!: RuleSet;
+  private store: CheckpointStore | null = null;
+  private readonly followed = new Map<string, Followed>();
+  private readonly proxies = new Map<string, ProxyState>();
+  private readonly log: Logger;
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
+  private opts: DoctorOptions;
+  private eventsOutBlocked = 0;
+
+  private constructor(opts: DoctorOptions) {
+    this.opts = opts;
+    this.log = opts.logger ?? pino({ level: 'silent' });
+    this.events$ = this.hub.events$;
+    this.metrics = new DoctorMetrics({
+      staticLabelNames: opts.labels ?? [],
+      maxSeriesPerMetric: opts.maxSeriesPerMetric ?? 10_000,
+      version: VERSION,
+      openConnections: () => this.openConnections(),
+    });
+    this.hub.onDrop = (n) => this.metrics.eventsDropped(n);
+  }
+
+  static async create(opts: DoctorOptions): Promise<Doctor> {
+    const d = new Doctor(opts);
+    d.rules = await loadRuleSet(opts.rules ?? []);
+    d.metrics.rulesReloaded(true);
+    d.pipeline = new Pipeline(d.rules, {
+      event: (e) => d.onEvent(e),
+      accepted: (proxy, service) => d.metrics.accepted(proxy, service),
+      dropped: (proxy, what, n) => d.metrics.stateDropped(proxy, what, n),
+    }, { limits: { maxOpenConnections: opts.maxOpenConnections ?? 10_000 }, parse: {} });
+    if (opts.stateDir) {
+      d.store = await CheckpointStore.open(opts.stateDir, { logger: d.log.child({ component: 'checkpoint' }), onFailure: () => d.metrics.checkpointFailure() });
+    }
+    await d.applyProxies(opts.proxies);
+    d.timers.push(setInterval(() => void d.discover(), Math.max(1000, (opts.pollMs ?? 1000) * 2)));
+    d.timers.push(setInterval(() => d.housekeeping(), 1000));
+    for (const t of d.timers) t.unref();
+    return d;
+  }
+
+  // ------------------------------------------------------------------ events
+
+  private onEvent(e: DoctorEvent): void {
+    this.metrics.onEvent(e);
+    this.book.record(e);
+    const p = this.proxies.get(e.proxy);
+    if (p) {
+      if (e.kind === 'proxy_started') {
+        p.configOk = true;
+        p.lastStart = e.time;
+        p.version = e.version;
+      } else if (e.kind === 'config_reloaded') p.configOk = true;
+      else if (e.kind === 'config_failed') p.configOk = false;
+      if (e.severity !== 'info') {
+        p.recent.push(e);
+        if (p.recent.length > 50) p.recent.shift();
+      }
+    }
+    this.hub.publish(e);
+    const out = this.opts.eventsOut;
+    if (out) {
+      if (out.writableLength > 16 << 20) {
+        this.eventsOutBlocked++;
+        this.metrics.eventsDropped(1);
+      } else out.write(`${JSON.stringify(e)}\n`);
+    }
+  }
+
+  private openConnections(): { proxy: string; service: string; count: number }[] {
+    const out: { proxy: string; service: string; count: number }[] = [];
+    for (const f of this.followed.values()) {
+      for (const [service, count] of f.source.correlator.openByService()) out.push({ proxy: f.proxy, service, count });
+    }
+    return out;
+  }
+
+  // ------------------------------------------------------------------ proxies and files
+
+  private async applyProxies(list: ProxyConfig[]): Promise<void> {
+    const wanted = new Map<string, { proxy: string; role: 'log' | 'stderr'; path: string; labels: Record<string, string>; glob: boolean }>();
+    for (const p of list) {
+      if (p.log) {
+        wanted.set(`${p.name}\0log`, { proxy: p.name!, role: 'log', path: p.log, labels: p.labels ?? {}, glob: false });
+        if (p.stderr) wanted.set(`${p.name}\0stderr`, { proxy: p.name!, role: 'stderr', path: p.stderr, labels: p.labels ?? {}, glob: false });
+      } else if (p.glob) {
+        for (const path of await expandGlob(p.glob)) {
+          const proxy = proxyNameFromPath(path);
+          wanted.set(`${proxy}\0log`, { proxy, role: 'log', path, labels: p.labels ?? {}, glob: true });
+        }
+      }
+    }
+    for (const [key, w] of wanted) {
+      const cur = this.followed.get(key);
+      if (cur && cur.path === w.path) {
+        this.setProxy(w.proxy, w.labels);
+        continue;
+      }
+      if (cur) await this.unfollow(key, false);
+      this.setProxy(w.proxy, w.labels);
+      await this.follow(key, w.proxy, w.role, w.path, w.glob);
+    }
+    for (const key of [...this.followed.keys()]) {
+      if (!wanted.has(key) && !this.followed.get(key)!.fromGlob) await this.unfollow(key, true);
+    }
+  }
+
+  private setProxy(name: string, labels: Record<string, string>): void {
+    let p = this.proxies.get(name);
+    if (!p) {
+      p = { name, labels, configOk: null, lastStart: null, version: null, recent: [] };
+      this.proxies.set(name, p);
+    }
+    p.labels = labels;
+    this.metrics.setProxyLabels(name, labels);
+  }
+
+  private async follow(key: string, proxy: string, role: 'log' | 'stderr', path: string, fromGlob: boolean): Promise<void> {
+    const source = this.pipeline.source(key, { proxy, file: path });
+    const cp = this.store?.get(key);
+    if (cp?.state) {
+      try {
+        source.correlator.restore(cp.state as CorrelatorSnapshot);
+      } catch (e) {
+        this.log.warn({ proxy, path, err: (e as Error).message }, 'checkpoint state not restored');
+      }
+    }
+    const f: Followed = {
+      key, proxy, role, path, source, offset: cp?.offset ?? 0, size: 0, error: null,
+      lastCounts: { matched: 0, unmatched: 0, invalid: 0, cut: 0 }, goneSince: null, fromGlob, lastFile: null,
+      follower: undefined as unknown as FileFollower,
+    };
+    f.follower = new FileFollower({
+      path,
+      key,
+      ...(this.store ? { store: this.store } : {}),
+      maxLineBytes: this.opts.maxLineBytes ?? 64 * 1024,
+      pollMs: this.opts.pollMs ?? 1000,
+      logger: this.log.child({ proxy, path }),
+      onChunk: (chunk, file) => {
+        this.pipeline.push(source, chunk, file.fingerprint);
+        f.offset = chunk.endOffset;
+        f.lastFile = file;
+        f.error = null;
+        f.goneSince = null;
+        this.countLines(f);
+        this.dirty.add(f);
+      },
+      onNotice: (n) => this.onNotice(f, n),
+    });
+    this.followed.set(key, f);
+    await f.follower.start();
+  }
+
+  private readonly dirty = new Set<Followed>();
+
+  private countLines(f: Followed): void {
+    const c = f.source.counts;
+    const l = f.lastCounts;
+    if (c.matched !== l.matched) this.metrics.lines(f.proxy, 'matched', c.matched - l.matched);
+    if (c.unmatched !== l.unmatched) this.metrics.lines(f.proxy, 'unmatched', c.unmatched - l.unmatched);
+    if (c.invalid !== l.invalid) this.metrics.lines(f.proxy, 'invalid', c.invalid - l.invalid);
+    if (c.cut !== l.cut) this.metrics.cutLines(f.proxy, c.cut - l.cut);
+    l.matched = c.matched;
+    l.unmatched = c.unmatched;
+    l.invalid = c.invalid;
+    l.cut = c.cut;
+  }
+
+  private onNotice(f: Followed, n: FollowerNotice): void {
+    switch (n.type) {
+      case 'rotated':
+        this.metrics.rotation(f.proxy, n.mode as RotationMode);
+        this.log.info({ proxy: f.proxy, path: f.path, mode: n.mode }, 'log rotated');
+        break;
+      case 'missing':
+      case 'deleted':
+        f.goneSince ??= Date.now();
+        f.error = n.type;
+        break;
+      case 'error':
+        f.error = n.reason ?? n.error ?? 'error';
+        this.log.warn({ proxy: f.proxy, path: f.path, reason: n.reason, error: n.error }, 'cannot read log');
+        break;
+      case 'recovered':
+        f.error = null;
+        f.goneSince = null;
+        break;
+      case 'stats':
+        f.size = n.size ?? f.size;
+        this.metrics.fileStats(f.proxy, f.offset, f.size);
+        break;
+      default:
+        this.log.debug({ proxy: f.proxy, path: f.path, notice: n }, 'follower notice');
+    }
+  }
+
+  private async unfollow(key: string, forget: boolean): Promise<void> {
+    const f = this.followed.get(key);
+    if (!f) return;
+    this.followed.delete(key);
+    this.dirty.delete(f);
+    await f.follower.stop();
+    this.pipeline.removeSource(key);
+    if (forget && ![...this.followed.values()].some((o) => o.proxy === f.proxy)) {
+      this.metrics.removeProxy(f.proxy);
+      this.book.forget(f.proxy);
+      this.proxies.delete(f.proxy);
+    }
+  }
+
+  /** New files matching a glob appear as new proxies. */
+  private async discover(): Promise<void> {
+    if (this.closed) return;
+    if (this.opts.proxies.some((p) => p.glob)) {
+      try {
+        await this.applyProxies(this.opts.proxies);
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'discovery failed');
+      }
+    }
+  }
+
+  private housekeeping(): void {
+    if (this.closed) return;
+    const now = Date.now();
+    const grace = (this.opts.proxyGraceSeconds ?? 300) * 1000;
+    for (const f of this.followed.values()) {
+      f.source.correlator.sweep(now, this.opts.quietMs ?? 5000);
+      const m = f.follower.metrics();
+      f.size = m.fileSize;
+      this.metrics.fileStats(f.proxy, m.committedOffset, Math.max(m.fileSize, m.committedOffset));
+      if (f.fromGlob && f.goneSince !== null && now - f.goneSince > grace) void this.unfollow(f.key, true);
+    }
+    void this.commitCheckpoints();
+  }
+
+  /**
+   * Commits each file's offset together with the correlator state at that offset, once the events of the
+   * lines before it are delivered: handed to every subscriber's queue and written to the NDJSON output.
+   */
+  private async commitCheckpoints(): Promise<void> {
+    if (this.dirty.size === 0) return;
+    const batch = [...this.dirty].map((f) => ({ f, file: f.lastFile, offset: f.offset, state: f.source.correlator.snapshot() }));
+    this.dirty.clear();
+    const out = this.opts.eventsOut;
+    if (out && out.writable) await new Promise<void>((resolve) => out.write('', () => resolve()));
+    for (const b of batch) {
+      if (b.file) b.f.follower.commit(b.offset, b.state, b.file);
+    }
+  }
+
+  // ------------------------------------------------------------------ public API
+
+  diagnose(proxy: string): Diagnosis {
+    return this.book.diagnose(proxy);
+  }
+
+  hasProxy(proxy: string): boolean {
+    return this.proxies.has(proxy);
+  }
+
+  waitForStart(proxy: string, opts: { timeout?: number } = {}): Promise<ProxyStartedEvent> {
+    return this.book.waitForStart(proxy, opts.timeout ?? 3000);
+  }
+
+  status(): ProxyStatus[] {
+    return [...this.proxies.values()].map((p) => {
+      const files = [...this.followed.values()].filter((f) => f.proxy === p.name);
+      return {
+        proxy: p.name,
+        labels: p.labels,
+        files: files.map((f) => ({ path: f.path, role: f.role, offset: f.offset, size: f.size, error: f.error })),
+        configOk: p.configOk,
+        lastStart: p.lastStart,
+        version: p.version,
+        openConnections: files.reduce((a, f) => a + f.source.correlator.openConnections, 0),
+        recentFailures: p.recent.slice(),
+      };
+    });
+  }
+
+  get eventHub(): EventHub {
+    return this.hub;
+  }
+
+  /** Reloads rules (and proxies, when given) without losing state or resetting counters. */
+  async reload(next?: Partial<DoctorOptions>): Promise<void> {
+    if (next?.rules) {
+      try {
+        const rules = await loadRuleSet(next.rules);
+        this.rules = rules;
+        this.pipeline.setRules(rules);
+        this.opts = { ...this.opts, rules: next.rules };
+        this.metrics.rulesReloaded(true);
+      } catch (e) {
+        this.metrics.rulesReloaded(false);
+        throw e;
+      }
+    }
+    if (next?.proxies) {
+      this.opts = { ...this.opts, proxies: next.proxies };
+      await this.applyProxies(next.proxies);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await this.hub.settled();
+    await this.commitCheckpoints();
+    await Promise.all([...this.followed.values()].map((f) => f.follower.stop()));
+    await this.store?.flush();
+    await this.store?.close();
+  }
+}
+
+export async function createDoctor(opts: DoctorOptions): Promise<Doctor> {
+  return Doctor.create(opts);
+}
+
+/** `*` and `?` in the last path component (the usual `/var/log/stunnel4/*.log`). */
+export async function expandGlob(pattern: string): Promise<string[]> {
+  const dir = dirname(pattern);
+  const base = basename(pattern);
+  if (!/[*?]/.test(base)) return [pattern];
+  const re = new RegExp(`^${base.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}$`);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const n of names.sort()) {
+    if (!re.test(n)) continue;
+    const p = join(dir, n);
+    try {
+      if ((await stat(p)).isFile()) out.push(p);
+    } catch {
+      // gone between readdir and stat
+    }
+  }
+  return out;
+}
