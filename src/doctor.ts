@@ -41,6 +41,8 @@ export interface DoctorOptions {
   logger?: Logger;
   /** Verdict-bearing connections with no end line for this long are concluded (debug <= 4 logs). */
   quietMs?: number;
+  /** Called synchronously for every event, before any other sink (registered before reading starts). */
+  onEvent?: (e: DoctorEvent) => void;
 }
 
 export interface ProxyStatus {
@@ -122,6 +124,7 @@ export class Doctor {
       d.store = await CheckpointStore.open(opts.stateDir, { logger: d.log.child({ component: 'checkpoint' }), onFailure: () => d.metrics.checkpointFailure() });
     }
     await d.applyProxies(opts.proxies);
+    setImmediate(() => void d.startFollowing());
     d.timers.push(setInterval(() => void d.discover(), Math.max(1000, (opts.pollMs ?? 1000) * 2)));
     d.timers.push(setInterval(() => d.housekeeping(), 1000));
     for (const t of d.timers) t.unref();
@@ -131,6 +134,7 @@ export class Doctor {
   // ------------------------------------------------------------------ events
 
   private onEvent(e: DoctorEvent): void {
+    this.opts.onEvent?.(e);
     this.metrics.onEvent(e);
     this.book.record(e);
     const p = this.proxies.get(e.proxy);
@@ -238,7 +242,19 @@ export class Doctor {
       onNotice: (n) => this.onNotice(f, n),
     });
     this.followed.set(key, f);
-    await f.follower.start();
+    // Reading starts on the next turn of the event loop: a subscriber attached right after
+    // `await createDoctor()` sees the events of the backlog too.
+    if (this.started) await f.follower.start();
+    else this.pendingStarts.push(f);
+  }
+
+  private started = false;
+  private pendingStarts: Followed[] = [];
+
+  private async startFollowing(): Promise<void> {
+    this.started = true;
+    const list = this.pendingStarts.splice(0);
+    await Promise.all(list.map((f) => f.follower.start()));
   }
 
   private readonly dirty = new Set<Followed>();

@@ -1,0 +1,214 @@
+/**
+ * Backlog: one-shot scan of a whole synthetic stunnel 5.68 log (the `scan` of an existing file, or the
+ * catch-up of a sidecar that starts late), side by side:
+ *   stunnel-doctor  node dist/bin.js scan --quiet FILE    (the full pipeline; summary on stderr; --doctor
+ *                   picks another build)
+ *   mtail           mtail --one_shot --progs bench/stunnel.mtail --logs FILE (bound to 127.0.0.1, random port)
+ *   bare-loop       node bench/bare-loop.mjs FILE         (the practical ceiling for Node)
+ *   cat             cat FILE > /dev/null                  (reference: reading the file)
+ * Every contender's counts are checked against the generator's truth file.
+ */
+import { join } from 'node:path';
+import {
+  BENCH_DIR, dataset, measure, stats, diffCounts, fmtRate, fmtNum, fmtLines, removeDataset,
+} from './common.mjs';
+
+export const name = 'backlog';
+export const title = 'Backlog scan (one-shot, whole file)';
+
+const MTAIL_PROG = join(BENCH_DIR, 'stunnel.mtail');
+const CONNECTION_KINDS = ['connect_failed', 'cert_verify_failed', 'tls_handshake_failed', 'connection_closed'];
+
+/** `node dist/bin.js scan --quiet` summary → counts (accepted = connections concluded, one event each). */
+export function parseDoctorSummary(stderr) {
+  const counts = {};
+  let lines = null;
+  for (const raw of stderr.split('\n')) {
+    const l = raw.replace(/\x1b\[[0-9;]*m/g, '');
+    const head = /, (\d+) lines \(/.exec(l);
+    if (head) lines = Number(head[1]);
+    const m = /^\s+(\d+)\s+([a-z_]+\/[a-z_]+)$/.exec(l);
+    if (m) counts[m[2]] = Number(m[1]);
+  }
+  let accepted = 0;
+  for (const [k, n] of Object.entries(counts)) if (CONNECTION_KINDS.includes(k.split('/')[0])) accepted += n;
+  counts.accepted = accepted;
+  return { lines, counts };
+}
+
+const MTAIL_KEYS = {
+  stunnel_connections_accepted_total: () => 'accepted',
+  stunnel_connections_closed_total: () => 'connection_closed/ok',
+  stunnel_cert_verify_failures_total: (l) => `cert_verify_failed/${l}`,
+  stunnel_connect_failures_total: (l) => `connect_failed/${l}`,
+  stunnel_handshake_failures_total: (l) => `tls_handshake_failed/${l}`,
+  stunnel_config_warnings_total: (l) => `config_warning/${l}`,
+  stunnel_starts_total: () => 'proxy_started/ok',
+  stunnel_stops_total: () => 'proxy_stopped/terminated',
+};
+
+/** mtail --one_shot JSON → counts in the same keys. */
+export function parseMtail(stdout) {
+  const store = JSON.parse(stdout);
+  const counts = {};
+  for (const [metric, list] of Object.entries(store)) {
+    const key = MTAIL_KEYS[metric];
+    if (!key) continue;
+    for (const m of list) {
+      for (const lv of m.LabelValues ?? []) {
+        const k = key((lv.Labels ?? []).join(','));
+        const v = Number(lv.Value?.Value ?? 0);
+        if (v) counts[k] = (counts[k] ?? 0) + v;
+      }
+    }
+  }
+  return { lines: null, counts };
+}
+
+const CONTENDERS = [
+  {
+    id: 'stunnel-doctor',
+    cmd: () => process.execPath,
+    args: (f, ctx) => [ctx.doctor, 'scan', '--quiet', f],
+    okCodes: [0, 1],
+    parse: (r) => parseDoctorSummary(r.stderr),
+  },
+  {
+    id: 'mtail',
+    cmd: () => 'mtail',
+    // --address: mtail binds [::]:3903 even in one-shot mode otherwise; --logtostderr: no glog files in /tmp.
+    args: (f) => ['--one_shot', '--one_shot_format', 'json', '--progs', MTAIL_PROG, '--logs', f, '--address', '127.0.0.1', '--port', '0', '--logtostderr'],
+    okCodes: [0],
+    parse: (r) => parseMtail(r.stdout),
+  },
+  {
+    id: 'bare-loop',
+    cmd: () => process.execPath,
+    args: (f) => [join(BENCH_DIR, 'bare-loop.mjs'), f],
+    okCodes: [0],
+    parse: (r) => JSON.parse(r.stdout),
+  },
+  {
+    id: 'cat',
+    reference: true,
+    cmd: () => 'sh',
+    args: (f) => ['-c', 'cat "$1" > /dev/null', 'sh', f],
+    okCodes: [0],
+    parse: null,
+  },
+];
+
+function caseLabel(lines, debug) {
+  return `${fmtLines(lines)} d${debug}`;
+}
+
+export async function run(ctx) {
+  const { sizes, debugs, runs, seed, keepData, log } = ctx;
+  const rows = [];
+  const mismatches = [];
+  const cases = [];
+  for (const lines of sizes) {
+    for (const debug of debugs) {
+      const label = caseLabel(lines, debug);
+      log(`[backlog] ${label}: preparing data`);
+      const ds = dataset({ lines, debug, seed });
+      const { file, truth } = ds;
+      const mb = truth.bytes / 1e6;
+      log(`[backlog] ${label}: ${truth.lines} lines, ${mb.toFixed(1)} MB, ${truth.connections} connections, ${(truth.failureShare * 100).toFixed(1)}% failed, ${truth.restarts} restarts${ds.generated ? ` (generated in ${ds.seconds.toFixed(1)} s)` : ' (reused)'}`);
+      cases.push({
+        case: label, file, lines: truth.lines, bytes: truth.bytes, debug, connections: truth.connections,
+        failureShare: truth.failureShare, restarts: truth.restarts, linesPerConnection: truth.linesPerConnection, truth: truth.counts,
+      });
+      const perContender = new Map(CONTENDERS.map((c) => [c.id, []]));
+      const countsOf = new Map();
+      // Round-robin, so slow drifts of a shared machine spread over every contender.
+      for (let r = 0; r < runs; r++) {
+        for (const c of CONTENDERS) {
+          const m = measure(c.cmd(), c.args(file, ctx), { okCodes: c.okCodes });
+          if (!m.ok) {
+            throw new Error(`${c.id} failed on ${file} (exit ${m.code}):\n${m.stderr.split('\n').filter((l) => !/^I\d{4}/.test(l)).slice(-20).join('\n')}`);
+          }
+          perContender.get(c.id).push({ wall: m.wall, cpu: m.cpu, user: m.user, sys: m.sys, rssMB: m.rssMB });
+          if (c.parse && !countsOf.has(c.id)) countsOf.set(c.id, c.parse(m));
+          log(`[backlog] ${label} run ${r + 1}/${runs} ${c.id.padEnd(14)} ${m.wall.toFixed(2)} s wall, ${m.cpu.toFixed(2)} s CPU, ${m.rssMB.toFixed(0)} MB RSS, ${fmtRate(truth.lines / m.wall)} lines/s`);
+        }
+      }
+      for (const c of CONTENDERS) {
+        const rs = perContender.get(c.id);
+        const wall = stats(rs.map((x) => x.wall));
+        const cpu = stats(rs.map((x) => x.cpu));
+        const rss = stats(rs.map((x) => x.rssMB));
+        const got = countsOf.get(c.id);
+        let check = 'n/a';
+        let diffs = [];
+        if (got) {
+          diffs = diffCounts(truth.counts, got.counts);
+          if (got.lines !== null && got.lines !== undefined && got.lines !== truth.lines) {
+            diffs.push({ key: 'lines', expected: truth.lines, got: got.lines });
+          }
+          check = diffs.length ? `MISMATCH (${diffs.length})` : 'ok';
+          for (const d of diffs) mismatches.push({ case: label, contender: c.id, ...d });
+        }
+        rows.push({
+          case: label, lines: truth.lines, bytes: truth.bytes, debug, contender: c.id, reference: !!c.reference,
+          runs: rs,
+          wall, cpu, rssMB: rss,
+          linesPerSec: { best: truth.lines / wall.min, median: truth.lines / wall.median },
+          mbPerSec: { best: mb / wall.min, median: mb / wall.median },
+          counts: got?.counts ?? null,
+          check,
+        });
+      }
+      if (!keepData) removeDataset(file);
+    }
+  }
+
+  const headers = ['case', 'contender', 'lines/s best', 'lines/s median', 'MB/s best', 'wall s min', 'wall s median', 'CPU s median', 'peak RSS MB', 'counts vs truth'];
+  const tableRows = rows.map((r) => [
+    r.case, r.contender, fmtRate(r.linesPerSec.best), fmtRate(r.linesPerSec.median), fmtNum(r.mbPerSec.best, 1),
+    fmtNum(r.wall.min), fmtNum(r.wall.median), fmtNum(r.cpu.median), fmtNum(r.rssMB.max, 0), r.check,
+  ]);
+
+  const ratios = [];
+  for (const cs of cases) {
+    const get = (id) => rows.find((r) => r.case === cs.case && r.contender === id);
+    const d = get('stunnel-doctor');
+    const m = get('mtail');
+    const b = get('bare-loop');
+    ratios.push({
+      case: cs.case,
+      doctorOverMtail: { best: d.linesPerSec.best / m.linesPerSec.best, median: d.linesPerSec.median / m.linesPerSec.median },
+      doctorOverBare: { best: d.linesPerSec.best / b.linesPerSec.best, median: d.linesPerSec.median / b.linesPerSec.median },
+      cpuDoctorOverMtail: d.cpu.median / m.cpu.median,
+      rssDoctorOverMtail: d.rssMB.max / m.rssMB.max,
+    });
+  }
+  const ratioHeaders = ['case', 'data', 'doctor/mtail (best)', 'doctor/mtail (median)', 'doctor/bare (best)', 'doctor/bare (median)', 'CPU doctor/mtail', 'RSS doctor/mtail'];
+  const ratioRows = ratios.map((r) => {
+    const cs = cases.find((c) => c.case === r.case);
+    return [
+      r.case, `${(cs.bytes / 1e6).toFixed(0)} MB, ${cs.connections} conns`,
+      `${fmtNum(r.doctorOverMtail.best)}x`, `${fmtNum(r.doctorOverMtail.median)}x`,
+      `${fmtNum(r.doctorOverBare.best)}x`, `${fmtNum(r.doctorOverBare.median)}x`,
+      `${fmtNum(r.cpuDoctorOverMtail)}x`, `${fmtNum(r.rssDoctorOverMtail)}x`,
+    ];
+  });
+
+  const notes = [
+    `Throughput ratios are lines/s of stunnel-doctor divided by the other contender's (> 1: stunnel-doctor is faster). Best = from the minimum wall time, median = from the median, of ${runs} run${runs === 1 ? '' : 's'} per contender, taken round-robin.`,
+    'Wall time includes process start-up (node, mtail program compilation). CPU = user + sys of the child; peak RSS = GNU time %M.',
+    "stunnel-doctor's `accepted` is the number of connection events in its summary (one per concluded connection); mtail and the bare loop count `accepted connection` lines.",
+    'Data: synthetic stunnel 5.68 lines (bench/generate.mjs), 8 services, 16-32 interleaved connections, ~5% failed connections, a few restarts.',
+  ];
+  return {
+    name, title,
+    params: { sizes, debugs, runs, seed },
+    cases: cases.map(({ file, ...c }) => c),
+    rows, ratios, mismatches,
+    tables: [
+      { title: 'Backlog scan: throughput, CPU and memory', headers, rows: tableRows },
+      { title: 'Backlog scan: ratios', headers: ratioHeaders, rows: ratioRows },
+    ],
+    notes,
+  };
+}

@@ -1,0 +1,195 @@
+import { existsSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import TailFile from '@logdna/tail-file';
+
+/**
+ * The adapter between the follower and whatever reads bytes. A source reads ONE open file (one inode),
+ * from `startPos`, and delivers its bytes in order. It never switches files on its own: file identity,
+ * rotation and truncation recovery belong to the follower, which owns the file handle.
+ */
+export interface ByteSourceOptions {
+  /** The open file to read (owned by the caller, never closed by the source). */
+  fh: FileHandle;
+  /** Byte offset of the first byte to deliver (a seek: nothing before it is read). */
+  startPos: number;
+  /** Read size while catching up (default 64 KiB). */
+  readChunkBytes?: number;
+}
+
+export interface ByteSourceHandlers {
+  /** Bytes in file order, the first at startPos, each call continuing the previous one. */
+  data(buf: Buffer): void;
+  /** The reader found the file shorter than its position. Nothing more is delivered by this source. */
+  truncated(): void;
+  /** A read failed; the source stays usable and the next poll() retries. */
+  error(err: unknown): void;
+}
+
+export interface ByteSource {
+  /** File offset of the next byte to be delivered (startPos + bytes delivered). */
+  readonly position: number;
+  /**
+   * Reads what was appended since the last read, up to the size seen when the read starts. Resolves once
+   * every byte of that read has been delivered. Concurrent calls are coalesced (never two reads at once).
+   */
+  poll(): Promise<void>;
+  /** Stops: once it resolves no handler fires anymore and the caller's file handle is no longer used. */
+  close(): Promise<void>;
+}
+
+export type ByteSourceFactory = (opts: ByteSourceOptions, handlers: ByteSourceHandlers) => ByteSource;
+
+/**
+ * Internals of @logdna/tail-file 4.x that the adapter relies on (checked at construction).
+ * `_pollFileForChanges` is one poll step: stat the file, detect shrinkage ('truncated'), stream the new
+ * bytes and push them. `_scheduleTimer` is how it re-arms its own poll timer.
+ */
+interface TailFileInternals {
+  _pollFileForChanges(): Promise<void>;
+  _scheduleTimer(ms: number): void;
+}
+
+const TRUNCATED = Object.freeze({ marker: 'truncated' });
+
+/**
+ * TailFile pinned to one inode and driven by the follower instead of by its own timer.
+ *
+ * - The filename given to TailFile is `/proc/self/fd/N` (or `/dev/fd/N`) of the follower's open handle: its
+ *   `stat` and the read streams it opens always reach the file we opened, even after it was renamed or
+ *   deleted. TailFile's own rename logic (stat by path, then re-open by path: racy, and it drains the old
+ *   file only once) never triggers. (Re-opening checks permissions again: a file made unreadable while we
+ *   follow it gives read errors until it is readable again.)
+ * - Its timer is disabled (`_scheduleTimer` is a no-op): every poll is started by `poll()`, after the
+ *   follower has checked the file's identity, and polls never overlap (TailFile does not guard that: a
+ *   poll started while another streams would push the same bytes twice). `quit()` is never used (it can
+ *   hang waiting for a 'flush' that an ENOENT poll never emits, and it races an in-flight poll).
+ * - The stream is in object mode with a huge highWaterMark: the consumer is synchronous, so backpressure
+ *   (which would park a half-read stream inside TailFile) never engages, and the 'truncated' event is
+ *   turned into an in-band marker so the bytes before and after it can't be confused.
+ */
+class PinnedTailFile extends TailFile {
+  _scheduleTimer(): void {
+    /* polls are driven by LogdnaTailSource.poll() */
+  }
+}
+
+function pinDir(): string {
+  if (existsSync('/proc/self/fd')) return '/proc/self/fd/';
+  if (existsSync('/dev/fd')) return '/dev/fd/';
+  throw new Error('neither /proc/self/fd nor /dev/fd exists: cannot pin a file for @logdna/tail-file');
+}
+
+let pinDirCache: string | undefined;
+function pinPrefix(): string {
+  pinDirCache ??= pinDir();
+  return pinDirCache;
+}
+
+export class LogdnaTailSource implements ByteSource {
+  private tail: PinnedTailFile & TailFileInternals;
+  /** TailFile ended itself (it quits on unexpected stat errors): rebuilt at the next poll. */
+  private dead = false;
+  private pos: number;
+  private closed = false;
+  private truncatedSeen = false;
+  private inflight: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+
+  constructor(
+    private readonly opts: ByteSourceOptions,
+    private readonly handlers: ByteSourceHandlers,
+  ) {
+    this.pos = opts.startPos;
+    this.tail = this.makeTail();
+  }
+
+  private makeTail(): PinnedTailFile & TailFileInternals {
+    const tail = new PinnedTailFile(pinPrefix() + this.opts.fh.fd, {
+      startPos: this.pos,
+      objectMode: true,
+      highWaterMark: 2 ** 30,
+      // Each read opens the pinned path: a descriptor of its own, closed by the stream (destroying a stream
+      // always closes its fd, even with autoClose: false, so it must never be given ours).
+      readStreamOpts: { highWaterMark: this.opts.readChunkBytes ?? 64 * 1024 } as never,
+    });
+    if (typeof (tail as unknown as Partial<TailFileInternals>)._pollFileForChanges !== 'function') {
+      throw new Error('unsupported @logdna/tail-file version: _pollFileForChanges() not found');
+    }
+    // Listeners run synchronously inside emit('truncated'), before TailFile streams from 0: in-band.
+    tail.on('truncated', () => tail.push(TRUNCATED));
+    tail.on('data', (c: Buffer | typeof TRUNCATED) => {
+      if (this.closed || this.truncatedSeen || tail !== this.tail) return;
+      if (c === TRUNCATED) {
+        this.truncatedSeen = true;
+        this.handlers.truncated();
+        return;
+      }
+      const buf = c as Buffer;
+      this.pos += buf.length;
+      this.handlers.data(buf);
+    });
+    tail.on('tail_error', (e: { meta?: { actual?: unknown } }) => {
+      if (!this.closed) this.handlers.error(e?.meta?.actual ?? e);
+    });
+    tail.on('error', (e: unknown) => {
+      if (tail !== this.tail) return;
+      this.dead = true;
+      if (!this.closed) this.handlers.error(e);
+    });
+    // TailFile emits 'retry' on ENOENT; with a pinned descriptor that can't happen, but never let it crash.
+    tail.on('retry', () => {});
+    return tail as PinnedTailFile & TailFileInternals;
+  }
+
+  get position(): number {
+    return this.pos;
+  }
+
+  poll(): Promise<void> {
+    if (this.closed || this.truncatedSeen) return Promise.resolve();
+    if (!this.inflight) {
+      this.inflight = this.runPoll().finally(() => {
+        this.inflight = null;
+      });
+      return this.inflight;
+    }
+    this.queued ??= this.inflight.then(() => {
+      this.queued = null;
+      return this.poll();
+    });
+    return this.queued;
+  }
+
+  private async runPoll(): Promise<void> {
+    if (this.dead) {
+      this.tail.destroy();
+      this.dead = false;
+      this.tail = this.makeTail();
+    }
+    try {
+      await this.tail._pollFileForChanges();
+    } catch (err) {
+      if (!this.closed) this.handlers.error(err);
+    }
+    // Pushed chunks normally reach the 'data' listener synchronously; if any were buffered, let them flow.
+    while (!this.closed && this.tail.readableLength > 0) await new Promise((r) => setImmediate(r));
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // destroy() makes TailFile's read loop stop at its next chunk (push() returns false).
+    this.tail.destroy();
+    if (this.inflight) await this.inflight.catch(() => {});
+    // A read loop parked by destroy() keeps its fs.ReadStream (and that stream's own descriptor): release it.
+    for (const s of Object.getOwnPropertySymbols(this.tail)) {
+      if (s.description !== 'stream') continue;
+      const stream = (this.tail as unknown as Record<symbol, NodeJS.ReadableStream & { destroy?: () => void } | null>)[s];
+      if (!stream) continue;
+      stream.on('error', () => {});
+      stream.destroy?.();
+    }
+  }
+}
+
+export const logdnaTailSource: ByteSourceFactory = (opts, handlers) => new LogdnaTailSource(opts, handlers);
