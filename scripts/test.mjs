@@ -28,5 +28,6 @@ try {
 } catch {
   failed++;
 }
+if (r.status !== 0 && failed === 0) failed = 1; // unhandled errors or a crashed run count as a failure
 console.log(`tests: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 process.exit(r.status === 0 && failed === 0 ? 0 : 1);
