@@ -257,6 +257,15 @@ export class DoctorMetrics {
             gauge.reset();
             if (!openConnections) return;
             const seen = new Set<string>();
+            // Known services show 0 when nothing is open, so the panel and `sum()` have data.
+            for (const [proxy, services] of this.knownServices) {
+              for (const service of services) {
+                if (seen.size >= cap) break;
+                const labels = this.proxyLabels(proxy, { service });
+                seen.add(JSON.stringify(labelNames.map((n) => labels[n])));
+                gauge.set(labels, 0);
+              }
+            }
             for (const c of openConnections()) {
               const labels = this.proxyLabels(c.proxy, { service: c.service ?? '' });
               const k = JSON.stringify(labelNames.map((n) => labels[n]));
