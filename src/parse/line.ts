@@ -230,7 +230,13 @@ function parseSlow(
 }
 
 /** `YYYY-MM-DDTHH:MM:SS` for a log time in seconds, null when unknown. */
+let lastT = NaN;
+let lastS: string | null = null;
 export function formatTime(t: number): string | null {
   if (Number.isNaN(t)) return null;
-  return new Date(t * 1000).toISOString().slice(0, 19);
+  if (t !== lastT) {
+    lastT = t;
+    lastS = new Date(t * 1000).toISOString().slice(0, 19);
+  }
+  return lastS;
 }

@@ -19,7 +19,25 @@ export function fingerprintOf(head: Buffer): string {
   return createHash('sha1').update(head.subarray(0, Math.min(end, FINGERPRINT_MAX))).digest('hex').slice(0, 16);
 }
 
-/** Stable event id: the same concluding line of the same file content always gives the same id. */
+/**
+ * Stable event id: the same concluding line of the same file content always gives the same id. Two
+ * independent 32-bit FNV-1a/murmur-mixed hashes of (proxy, fingerprint, offset): 64 bits, no crypto call on
+ * the per-event path.
+ */
 export function eventId(proxy: string, fingerprint: string, offset: number): string {
-  return createHash('sha1').update(`${proxy}\0${fingerprint}\0${offset}`).digest('base64url').slice(0, 16);
+  const s = `${proxy}\0${fingerprint}\0${offset}`;
+  let h1 = 0x811c9dc5;
+  let h2 = 0x01000193 ^ s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 0x01000193);
+    h2 = Math.imul(h2 ^ c, 0x5bd1e995);
+    h2 ^= h2 >>> 15;
+  }
+  h1 ^= h1 >>> 16;
+  h1 = Math.imul(h1, 0x85ebca6b);
+  h1 ^= h1 >>> 13;
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 0xc2b2ae35);
+  h2 ^= h2 >>> 16;
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
 }
