@@ -226,6 +226,8 @@ export class Doctor {
     f.follower = new FileFollower({
       path,
       key,
+      // logrotate numbers rotated files: a checkpoint's file may be several rotations back after downtime.
+      rotatedNames: [1, 2, 3, 4, 5].map((i) => `${path}.${i}`),
       ...(this.store ? { store: this.store } : {}),
       maxLineBytes: this.opts.maxLineBytes ?? 64 * 1024,
       pollMs: this.opts.pollMs ?? 1000,
