@@ -14,9 +14,9 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync, chmodSync, readdi
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { scanFiles } from '../src/scan.js';
+import { scanFiles } from '../../src/scan.js';
 
-const ROOT = resolve(import.meta.dirname, '..');
+const ROOT = resolve(import.meta.dirname, '../..');
 const STUNNEL = '/usr/bin/stunnel4';
 const have = (cmd: string): boolean => spawnSync('bash', ['-c', `command -v ${cmd}`]).status === 0;
 const toolsPresent = existsSync(STUNNEL) && have('logrotate') && have('socat') && have('openssl');
