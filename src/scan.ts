@@ -76,7 +76,7 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
     const src = pipeline.source(proxy, { proxy, file: label });
     used.add(proxy);
     const stream: Readable = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
-    await readInto(stream, (chunker, chunk, fp) => pipeline.push(src, chunk, fp), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    await readInto(stream, (chunk, fp) => pipeline.push(src, chunk, fp), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       (n) => {
         stats.bytes += n;
         opts.onProgress?.(label, stats.bytes);
@@ -95,7 +95,7 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
 /** Streams a file through a LineChunker; the fingerprint is its first line, known before any line is processed. */
 async function readInto(
   stream: Readable,
-  onChunk: (chunker: LineChunker, chunk: import('./tail/chunk.js').Chunk, fingerprint: string) => void,
+  onChunk: (chunk: import('./tail/chunk.js').Chunk, fingerprint: string) => void,
   maxLineBytes: number,
   onBytes: (n: number) => void,
 ): Promise<void> {
@@ -103,7 +103,7 @@ async function readInto(
   let fp: string | null = null;
   let head: Buffer[] = [];
   let headLen = 0;
-  const feed = (b: Buffer): void => chunker.push(b, (c) => onChunk(chunker, c, fp!));
+  const feed = (b: Buffer): void => chunker.push(b, (c) => onChunk(c, fp!));
   for await (const data of stream as AsyncIterable<Buffer>) {
     onBytes(data.length);
     if (fp === null) {

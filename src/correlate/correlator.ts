@@ -204,9 +204,8 @@ export class SourceCorrelator {
         return;
       case 'config_begin': {
         const a = this.run.attempt;
-        if (a && a.concluded === null && (a.verdict || a.detail.length) && a.offsets.length) {
-          if (a.verdict) this.concludeAttempt(a, null, rec, null);
-        }
+        // An earlier attempt that failed without a concluding line is reported before the new one starts.
+        if (a && a.concluded === null && a.verdict) this.concludeAttempt(a, null, rec, null);
         if (a && a.concluded === null && a.phase === 'start' && !this.run.configured) {
           a.time = rec.time;
           absorb(a, m.groups, true);
