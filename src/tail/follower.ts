@@ -586,7 +586,8 @@ export class FileFollower {
     const rec = recovery ?? (this.opts.checkpoint !== undefined ? this.opts.checkpoint : this.store?.get(this.key));
     if (!rec) {
       const off = existedAtStart && this.opts.startAt === 'end' ? await this.lastLineEnd(op) : 0;
-      this.followNew(op, off, off > 0 ? 'end' : 'beginning');
+      const g = this.followNew(op, off, off > 0 ? 'end' : 'beginning');
+      if (g) await this.commitStart(g);
       return;
     }
     if (this.sameContent(op, rec) && op.st.size >= rec.offset) {
@@ -622,8 +623,23 @@ export class FileFollower {
       await this.closeHandle(op.fh);
       return;
     }
-    this.followNew(op, 0, 'beginning');
+    const g = this.followNew(op, 0, 'beginning');
     this.advanceCommitted();
+    if (g && !this.committed) await this.commitStart(g);
+  }
+
+  /**
+   * With no checkpoint to resume from, the position reading starts at (file identity, start offset, no
+   * state) is made durable before the first line is delivered (the read followNew queued runs after this
+   * task). Without it, a crash before the consumer's first commit left nothing on disk, and a restart after
+   * a rotation took the new file for a first start: the rest of the rotated file was never read, and its
+   * open connections were concluded without their beginning.
+   */
+  private async commitStart(g: Gen): Promise<void> {
+    if (!this.store || this.committed || this.stopped) return;
+    this.committed = { gen: g.id, offset: g.startOffset, state: null };
+    this.writeCheckpoint(g);
+    await this.store.flush();
   }
 
   private sameContent(op: Opened, rec: CheckpointRecord): boolean {
