@@ -605,10 +605,13 @@ export class FileFollower {
     if (copy) {
       const isOld = (s: Stats) => s.ino === rec.ino && s.dev === rec.dev;
       const mode: RotationMode = !isOld(copy.st) && isOld(op.st) ? 'copytruncate' : 'rename';
+      // Rotated again after it (several rotations while down): the newer rotated files come next.
+      const newer = await this.newerRotated(copy.name, op, rec.fingerprint);
       this.rotated(mode, { readFrom: copy.name, offset: rec.offset, gapBytes: copy.st.size - rec.offset, whileDown: !recovery, fingerprint: rec.fingerprint });
       await this.drainCopy(copy, rec.offset, rec.fingerprint, (g) => {
         if (!recovery) this.committed = { gen: g.id, offset: rec.offset, state: rec.state };
       });
+      await this.drainNewer(newer, !recovery);
     } else {
       // Same first line, shorter: truncated. Same inode, new first line: truncated in place (`log = overwrite`),
       // unless its birth time differs: then a new file got the freed inode number (deleted and recreated).
@@ -720,6 +723,54 @@ export class FileFollower {
     return gen;
   }
 
+  /**
+   * The rotated files newer than the one at `name` (listed before it in rotatedNames: `path.1` is newer than
+   * `path.2`), oldest first, opened now. Left out: the file at the path (`cur`) and copies of it (a
+   * copytruncate not finished: the path is read anyway), copies of `skipFingerprint` (the file just
+   * drained), empty files.
+   */
+  private async newerRotated(name: string, cur: Opened, skipFingerprint: string): Promise<Opened[]> {
+    const names = this.rotatedNames();
+    const out: Opened[] = [];
+    for (let i = names.indexOf(name) - 1; i >= 0; i--) {
+      const o = await this.openFile(names[i]!);
+      if (isProblem(o)) continue;
+      const skip =
+        o.st.size === 0 ||
+        (o.st.dev === cur.st.dev && o.st.ino === cur.st.ino) ||
+        (o.fp !== '' && (o.fp === cur.fp || o.fp === skipFingerprint)) ||
+        out.some((x) => x.st.dev === o.st.dev && x.st.ino === o.st.ino);
+      if (skip) await this.closeHandle(o.fh);
+      else out.push(o);
+    }
+    return out;
+  }
+
+  /** newerRotated() for the rotated name `old` (a renamed file we read) has now, if it has one. */
+  private async newerThan(old: Gen, cur: Opened): Promise<Opened[]> {
+    for (const name of this.rotatedNames()) {
+      try {
+        const st = await fsp.stat(name);
+        if (st.dev === old.dev && st.ino === old.ino) return await this.newerRotated(name, cur, old.fingerprint);
+      } catch {
+        /* not there */
+      }
+    }
+    return [];
+  }
+
+  /** Reads each of `files` (newer rotated files, oldest first) from its start to its end. */
+  private async drainNewer(files: Opened[], whileDown: boolean): Promise<void> {
+    for (const n of files) {
+      if (this.stopped) {
+        await this.closeHandle(n.fh);
+        continue;
+      }
+      this.rotated('rename', { readFrom: n.name, offset: 0, whileDown, fingerprint: n.fp });
+      await this.drainCopy(n, 0, n.fp);
+    }
+  }
+
   /** No more lines from `gen`: stop its source, note a dropped partial line, close its file if asked. */
   private async retire(gen: Gen, closeFile: boolean): Promise<void> {
     const src = gen.source;
@@ -739,12 +790,20 @@ export class FileFollower {
   /** Rotation (rename/replaced): drain the old file to its current end, then follow the new one from 0. */
   private async switchTo(old: Gen, op: Opened, mode: RotationMode): Promise<void> {
     if (old.source) await old.source.poll();
+    // Rotated twice between two checks: the old file is at `path.2`, and `path.1` comes before the new one.
+    const newer = mode === 'rename' ? await this.newerThan(old, op) : [];
     await this.retire(old, true);
     if (this.stopped) {
+      for (const n of newer) await this.closeHandle(n.fh);
       await this.closeHandle(op.fh);
       return;
     }
     this.rotated(mode, { readFrom: old.readFrom, offset: old.finalOffset, fingerprint: old.fingerprint });
+    await this.drainNewer(newer, false);
+    if (this.stopped) {
+      await this.closeHandle(op.fh);
+      return;
+    }
     this.followNew(op, 0, 'beginning');
     this.advanceCommitted();
   }
@@ -769,8 +828,11 @@ export class FileFollower {
       return;
     }
     if (copy) {
+      const st = await gen.fh.stat();
+      const newer = await this.newerRotated(copy.name, { fh: gen.fh, st, fp: await headFingerprint(gen.fh), name: this.path }, gen.fingerprint);
       this.rotated('copytruncate', { readFrom: copy.name, offset: delivered, gapBytes: copy.st.size - delivered, fingerprint: gen.fingerprint });
       await this.drainCopy(copy, delivered, gen.fingerprint);
+      await this.drainNewer(newer, false);
     } else {
       if (pos > delivered) {
         this.notify({ type: 'partial-line-dropped', path: this.path, readFrom: gen.readFrom, offset: delivered, bytes: pos - delivered }, 'warn');
