@@ -3,7 +3,7 @@
  * configuration is refused with every problem named by file and line.
  */
 import { readFile } from 'node:fs/promises';
-import { LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
 import { z } from 'zod';
 import { RESERVED_LABEL_NAMES } from './sinks/metrics.js';
 
@@ -82,6 +82,11 @@ export function parseConfig(text: string, file: string): DoctorConfig {
   throw new ConfigError(
     r.error.issues.map((i) => {
       let node: Node | undefined;
+      if (i.code === 'unrecognized_keys') {
+        // Point at the first unknown key itself, not at the mapping that holds it.
+        const map = doc.getIn(i.path as (string | number)[], true);
+        if (isMap(map)) node = map.items.find((p) => isScalar(p.key) && p.key.value === i.keys[0])?.key as Node | undefined;
+      }
       for (let n = i.path.length; n >= 0 && !node; n--) {
         const got = doc.getIn(i.path.slice(0, n) as (string | number)[], true) as Node | undefined;
         if (got && typeof got === 'object' && 'range' in got) node = got;

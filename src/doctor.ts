@@ -189,7 +189,11 @@ export class Doctor {
         this.setProxy(w.proxy, w.labels);
         continue;
       }
-      if (cur) await this.unfollow(key, false);
+      if (cur) {
+        // Another file for this proxy: the checkpoint (and correlator state) of the old one does not apply.
+        await this.unfollow(key, false);
+        this.store?.delete(key);
+      }
       this.setProxy(w.proxy, w.labels);
       await this.follow(key, w.proxy, w.role, w.path, w.glob);
     }
@@ -290,6 +294,8 @@ export class Doctor {
         this.log.warn({ proxy: f.proxy, path: f.path, reason: n.reason, error: n.error }, 'cannot read log');
         break;
       case 'recovered':
+      case 'opened':
+        // 'opened': the file is there again (a new file at the path after a deletion, before any line).
         f.error = null;
         f.goneSince = null;
         break;
@@ -309,6 +315,9 @@ export class Doctor {
     this.dirty.delete(f);
     await f.follower.stop();
     this.pipeline.removeSource(key);
+    // A forgotten file's checkpoint goes too: a sidecar running for months does not keep one per instance
+    // that ever ran (a file that comes back later is read from its start).
+    if (forget) this.store?.delete(key);
     if (forget && ![...this.followed.values()].some((o) => o.proxy === f.proxy)) {
       this.metrics.removeProxy(f.proxy);
       this.book.forget(f.proxy);
@@ -391,20 +400,36 @@ export class Doctor {
     return this.hub;
   }
 
-  /** Reloads rules (and proxies, when given) without losing state or resetting counters. */
+  /**
+   * Reloads rules (and proxies, when given) without losing state or resetting counters. Everything is
+   * checked before anything is applied: a bad rule file (RuleLoadError) or a proxy with a label outside the
+   * running static label names (ReloadError) leaves the running rules and proxies as they were.
+   */
   async reload(next?: Partial<DoctorOptions>): Promise<void> {
+    let rules: RuleSet | undefined;
     if (next?.rules) {
       try {
-        const rules = await loadRuleSet(next.rules);
-        this.rules = rules;
-        this.pipeline.setRules(rules);
-        this.opts = { ...this.opts, rules: next.rules };
-        this.metrics.rulesReloaded(true);
+        rules = await loadRuleSet(next.rules);
       } catch (e) {
         this.metrics.rulesReloaded(false);
         throw e;
       }
     }
+    const running = this.opts.labels ?? [];
+    if (next?.labels && (next.labels.length !== running.length || next.labels.some((l, i) => l !== running[i]))) {
+      throw new ReloadError(`labels: [${next.labels.join(', ')}] differs from the running [${running.join(', ')}]: static label names change only with a restart`);
+    }
+    for (const p of next?.proxies ?? []) {
+      const bad = Object.keys(p.labels ?? {}).filter((l) => !running.includes(l));
+      if (bad.length) throw new ReloadError(`proxy ${p.name ?? p.glob}: label ${bad.join(', ')} is not among the running static label names [${running.join(', ')}] (they change only with a restart)`);
+    }
+    if (rules && next?.rules) {
+      this.rules = rules;
+      this.pipeline.setRules(rules);
+      this.opts = { ...this.opts, rules: next.rules };
+      this.metrics.rulesReloaded(true);
+    }
+    if (next?.proxyGraceSeconds !== undefined) this.opts = { ...this.opts, proxyGraceSeconds: next.proxyGraceSeconds };
     if (next?.proxies) {
       this.opts = { ...this.opts, proxies: next.proxies };
       await this.applyProxies(next.proxies);
@@ -420,6 +445,14 @@ export class Doctor {
     await Promise.all([...this.followed.values()].map((f) => f.follower.stop()));
     await this.store?.flush();
     await this.store?.close();
+  }
+}
+
+/** A reload that cannot be applied while running (the running configuration is kept). */
+export class ReloadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ReloadError';
   }
 }
 

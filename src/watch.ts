@@ -38,6 +38,9 @@ async function resolveConfig(o: WatchFlags): Promise<DoctorConfig> {
   };
 }
 
+/** Settings a reload does not change (the process keeps what it started with). */
+const RESTART_ONLY = ['listen', 'stateDir', 'eventsOut', 'pollMs', 'maxLineBytes', 'maxOpenConnections', 'maxSeriesPerMetric', 'webConfigFile'] as const;
+
 function splitListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
   return { host: listen.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(listen.slice(i + 1)) };
@@ -130,16 +133,27 @@ export async function runWatch(o: WatchFlags): Promise<number> {
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
+    let running = cfg;
+    // Reloads run one after the other (two quick SIGHUPs must not interleave their proxy changes).
+    let reloading: Promise<void> = Promise.resolve();
     process.on('SIGHUP', () => {
-      void (async () => {
+      reloading = reloading.then(async () => {
         try {
           const next = await resolveConfig(o);
-          await doctor.reload({ rules: next.rules, ...(demo ? {} : { proxies: next.proxies }) });
+          await doctor.reload({
+            rules: next.rules,
+            labels: next.labels,
+            proxyGraceSeconds: next.proxyGraceSeconds,
+            ...(demo ? {} : { proxies: next.proxies }),
+          });
+          const later = RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(running[k]));
+          if (later.length) log.warn({ settings: later }, 'these settings take effect at the next start, not on reload');
+          running = { ...next, proxies: demo ? running.proxies : next.proxies };
           log.info('reloaded configuration and rules');
         } catch (e) {
           log.error({ err: (e as Error).message }, 'reload refused: the running configuration and rules are kept');
         }
-      })();
+      });
     });
   });
 }
