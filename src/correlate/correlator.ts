@@ -482,9 +482,14 @@ export class SourceCorrelator {
     this.run = { ...s.run, attempt: a && { ...a, verdict: rv(a.verdict) } };
     this.conns.clear();
     this.waiting = 0;
+    // Quiet time (sweep) counts from now: the time the sidecar was down is not time the log was quiet.
+    const now = Date.now();
     for (const c of s.conns) {
       const conn: Conn = { ...c, verdict: rv(c.verdict) };
-      if (conn.verdict) this.waiting++;
+      if (conn.verdict) {
+        this.waiting++;
+        conn.verdictAt = now;
+      }
       this.conns.set(c.id, conn);
     }
   }

@@ -1,0 +1,51 @@
+/**
+ * Fault: a connection with a verdict (its CERT line read) but no end line yet is in the checkpoint when the
+ * sidecar stops; it starts again a minute later. The quiet-connection sweep (for debug <= 4 logs, whose
+ * connections may never get an end line) measured the quiet time from the verdict's wall time in the old
+ * process, so the downtime counted as quiet: the first sweep after the restart (before the backlog was read,
+ * e.g. with many files to open) concluded the connection early, with a different id and without its
+ * SSL_connect line, and its end line then made a second, reason-less event. Quiet time is now counted from
+ * the restore.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { readFileSync } from 'node:fs';
+import { loadRuleSet, Pipeline, scanFiles, type DoctorEvent } from '../src/index.js';
+import { LineChunker } from '../src/tail/chunk.js';
+import { fingerprintOf } from '../src/tail/identity.js';
+
+const LOG = new URL('../fixtures/unknown-ca/d5.log', import.meta.url).pathname;
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe('a restored verdict is not swept for the downtime', () => {
+  it('the connection waits for its end line after the restart and concludes with its full reason', async () => {
+    const rules = await loadRuleSet();
+    const bytes = readFileSync(LOG);
+    const fp = fingerprintOf(bytes.subarray(0, 1024));
+    const cut = bytes.indexOf('\n', bytes.indexOf('CERT: Pre-verification')) + 1;
+    const events: DoctorEvent[] = [];
+    const sink = { event: (e: DoctorEvent) => events.push(e), accepted() {}, dropped() {} };
+    const feed = (p: Pipeline, src: ReturnType<Pipeline['source']>, from: number, to: number) =>
+      new LineChunker(from).push(bytes.subarray(from, to), (c) => p.push(src, c, fp));
+
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-11-22T06:00:00Z'));
+    const p1 = new Pipeline(rules, sink);
+    const s1 = p1.source('p', { proxy: 'p', file: LOG });
+    feed(p1, s1, 0, cut);
+    const snapshot = JSON.parse(JSON.stringify(s1.correlator.snapshot()));
+
+    vi.setSystemTime(new Date('2026-11-22T06:01:00Z')); // down for a minute
+    const p2 = new Pipeline(rules, sink);
+    const s2 = p2.source('p', { proxy: 'p', file: LOG });
+    s2.correlator.restore(snapshot);
+    s2.correlator.sweep(Date.now(), 5000); // the sidecar's first housekeeping, before the backlog is read
+    expect(events.filter((e) => e.kind === 'cert_verify_failed')).toEqual([]);
+    feed(p2, s2, cut, bytes.length);
+    p2.finish(s2);
+    const want = (await scanFiles([LOG], { proxy: 'p' })).events;
+    expect(events).toEqual(want);
+  });
+});
