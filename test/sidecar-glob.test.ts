@@ -92,7 +92,7 @@ describe('sidecar: proxies by glob', () => {
     expect(existsSync(billing)).toBe(true);
   });
 
-  it('a file that comes back within the grace period is kept and followed from where it was', async () => {
+  it('a file removed and created again within the grace period stays the same proxy and is read again', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sd-glob-'));
     dirs.push(dir);
     const log = join(dir, 'vpn.log');
