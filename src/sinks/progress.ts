@@ -71,14 +71,14 @@ export class ProgressBar {
     const secs = (t - this.start) / 1000;
     const rate = secs > 0 ? this.bytes / secs : 0;
     const total = this.o.total;
-    const cols = Math.max(40, (this.stream.columns ?? 80) - 1);
+    const cols = Math.max(40, (this.stream.columns || 80) - 1);
     let text: string;
     if (total !== null && total > 0) {
       const frac = Math.min(1, this.bytes / total);
       const eta = rate > 0 ? Math.max(0, (total - this.bytes) / rate) : NaN;
       const tail = ` ${formatBytes(this.bytes)}/${formatBytes(total)} ${(frac * 100).toFixed(0).padStart(3)}% ` +
         `${formatBytes(rate)}/s ETA ${Number.isNaN(eta) ? '--:--' : clock(eta)}`;
-      const barWidth = Math.max(10, Math.min(30, cols - tail.length - 20));
+      const barWidth = Math.max(10, Math.min(30, cols - tail.length - 22));
       const filled = Math.round(frac * barWidth);
       text = `[${'#'.repeat(filled)}${'.'.repeat(barWidth - filled)}]${tail}`;
     } else {
