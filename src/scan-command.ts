@@ -163,7 +163,7 @@ async function follow(
 function describeNotice(n: TailNotice): string | null {
   switch (n.type) {
     case 'rotated':
-      return `${n.path}: rotated (${n.mode}${n.readFrom ? `, rest read from ${n.readFrom}` : ''})`;
+      return `${n.path}: rotated (${n.mode})${n.mode === 'copytruncate' && n.readFrom ? `: ${n.gapBytes ?? 0} unread bytes read from ${n.readFrom}` : ''}`;
     case 'deleted':
       return `${n.path}: deleted; waiting for a new file`;
     case 'missing':
