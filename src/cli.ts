@@ -1,55 +1,26 @@
 /**
  * The command line: a thin layer over the library (src/index.ts).
- *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] FILE...
+ *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [-q] [--since T] [--until T] [-f] FILE...
  *   stunnel-doctor rules check FILE...
  *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-]
  * Exit codes: 0 no event of severity error or worse, 1 some, 2 a usage or input problem.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { scanFiles, RuleLoadError, parseRuleFile, formatProblem, type DoctorEvent, severityAtLeast } from './index.js';
+import { parseRuleFile, formatProblem } from './index.js';
 import { readFile } from 'node:fs/promises';
-import { formatEvent, formatSummary } from './sinks/text.js';
+import { runScanCommand, ScanInputError, type ScanCommandOptions } from './scan-command.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 class InputError extends Error {}
 
-async function runScan(files: string[], o: { json?: boolean; rules: string[]; proxy?: string; quiet?: boolean; color?: boolean }): Promise<number> {
-  const color = o.color !== false && process.stdout.isTTY === true && !process.env.NO_COLOR;
-  let failures = 0;
-  const out: string[] = [];
-  const flush = (): void => {
-    if (out.length) {
-      process.stdout.write(out.join(''));
-      out.length = 0;
-    }
-  };
-  const byKind = new Map<string, number>();
-  let result;
+async function runScan(files: string[], o: ScanCommandOptions): Promise<number> {
   try {
-    result = await scanFiles(files, {
-      rules: o.rules,
-      ...(o.proxy ? { proxy: o.proxy } : {}),
-      collect: false,
-      onEvent(e: DoctorEvent) {
-        if (severityAtLeast(e.severity, 'error')) failures++;
-        const k = `${e.kind}/${e.reason}`;
-        byKind.set(k, (byKind.get(k) ?? 0) + 1);
-        if (o.quiet) return;
-        out.push(o.json ? `${JSON.stringify(e)}\n` : formatEvent(e, color));
-        if (out.length >= 512) flush();
-      },
-    });
+    return await runScanCommand(files, o);
   } catch (e) {
-    flush();
-    if (e instanceof RuleLoadError) throw new InputError(`invalid rules:\n${e.message}`);
-    const err = e as NodeJS.ErrnoException;
-    if (err.code && err.path) throw new InputError(`cannot read ${err.path}: ${err.code}`);
+    if (e instanceof ScanInputError) throw new InputError(e.message);
     throw e;
   }
-  flush();
-  process.stderr.write(formatSummary(result.stats, byKind, process.stderr.isTTY === true && !process.env.NO_COLOR));
-  return failures > 0 ? 1 : 0;
 }
 
 async function runRulesCheck(files: string[]): Promise<number> {
@@ -87,12 +58,17 @@ export async function main(argv: string[]): Promise<number> {
 
   program
     .command('scan')
-    .description('diagnose whole log files (- is stdin): events on stdout, a summary on stderr')
+    .description('diagnose whole log files (- is stdin): events, then a report (on stderr with --json)')
     .argument('<file...>', 'stunnel log files (output =, syslog, or stderr captures)')
     .option('--json', 'NDJSON events on stdout')
     .option('--rules <file>', 'extra rule file (repeatable); overrides default rules by id', collect, [])
     .option('--proxy <name>', 'proxy name for all files (default: from each file name)')
-    .option('-q, --quiet', 'print only the summary')
+    .option('-q, --quiet', 'print only the report')
+    .option('--since <time>', 'only events at or after this log time: ISO 8601 (local time unless it has a zone) or a duration before now (30m, 2h, 1d)')
+    .option('--until <time>', 'only events at or before this log time (same forms as --since)')
+    .option('-f, --follow', 'after reading the files, keep reading what is appended (through rotation) until Ctrl-C, then report')
+    .option('--progress', 'show the progress bar on a terminal from the start (default: after half a second)')
+    .option('--no-progress', 'never show the progress bar')
     .addOption(new Option('--no-color', 'no colours'))
     .action(async (files: string[], o) => {
       code = await runScan(files, o);

@@ -1,6 +1,5 @@
-/** Human-readable rendering of events and scan summaries (coloured on a terminal). */
+/** Human-readable rendering of events (coloured on a terminal); the scan report is in report.ts. */
 import type { DoctorEvent, Severity } from '../events.js';
-import type { ScanStats } from '../scan.js';
 
 const SGR: Record<Severity, string> = { critical: '1;31', error: '31', warning: '33', info: '2' };
 
@@ -31,16 +30,4 @@ export function formatEvent(e: DoctorEvent, color: boolean): string {
     if (e.hint) lines.push(`    > ${safeText(e.hint)}`);
   }
   return `${lines.join('\n')}\n`;
-}
-
-export function formatSummary(stats: ScanStats, byKind: Map<string, number>, color: boolean): string {
-  const l = stats.lines;
-  const total = l.matched + l.unmatched + l.invalid;
-  const out = [
-    `${stats.files} file${stats.files === 1 ? '' : 's'}, ${(stats.bytes / 1e6).toFixed(1)} MB, ${total} lines (${l.matched} matched, ${l.unmatched} unmatched, ${l.invalid} not stunnel lines${l.cut ? `, ${l.cut} cut` : ''}${l.invalidUtf8 ? `, ${l.invalidUtf8} invalid UTF-8` : ''})`,
-  ];
-  const kinds = [...byKind.entries()].sort((a, b) => b[1] - a[1]);
-  for (const [k, n] of kinds) out.push(`  ${String(n).padStart(8)}  ${paint(color, k.startsWith('connection_closed') || k.startsWith('proxy_') || k.startsWith('config_reloaded') ? '2' : '33', k)}`);
-  if (!kinds.length) out.push('  no events');
-  return `${out.join('\n')}\n`;
 }

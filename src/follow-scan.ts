@@ -1,0 +1,164 @@
+/**
+ * `scan --follow`: read the files whole, like `scan`, then keep reading what is appended (like `tail -f`), through
+ * rotation (FileFollower, without a checkpoint store), until `signal` aborts. Then, as at the end of a one-shot
+ * scan, failures without a concluding line are emitted, and the totals returned.
+ *
+ * Files of one proxy continue one another as in `scan` (`proxy.log.1 proxy.log`): all but the last are read once,
+ * the last is followed. `-` (stdin) is read until it ends; when it is the only input, the scan ends with it.
+ * Event ids are the ones a one-shot scan gives (same fingerprint of the first line, same offsets).
+ */
+import { open } from 'node:fs/promises';
+import type { Readable } from 'node:stream';
+import { LineChunker, DEFAULT_MAX_LINE_BYTES } from './tail/chunk.js';
+import { FileFollower, type TailNotice } from './tail/follower.js';
+import { fingerprintOf, FINGERPRINT_MAX } from './tail/identity.js';
+import { Pipeline, type LineCounts, type Source } from './pipeline.js';
+import { loadRuleSet } from './rules/index.js';
+import type { CorrelatorSink } from './correlate/correlator.js';
+import { proxyNameFromPath, type ScanOptions, type ScanStats } from './scan.js';
+
+export interface FollowScanOptions extends ScanOptions {
+  /** Ends the follow (SIGINT in the CLI). */
+  signal: AbortSignal;
+  /** The files as they were when the follow started have been read (the backlog is done). */
+  onCaughtUp?: () => void;
+  /** After each chunk of lines was processed: a point to flush output. */
+  onBatch?: () => void;
+  /** Rotation, deletion, permission problems of followed files (they never end the follow). */
+  onNotice?: (n: TailNotice) => void;
+  /** Fallback poll period of the followers (default 1000 ms; they wake on inotify first). */
+  pollMs?: number;
+}
+
+export async function followFiles(files: readonly string[], opts: FollowScanOptions): Promise<{ stats: ScanStats }> {
+  // Unreadable input is a usage error, before anything is printed (as in scan).
+  for (const f of files) {
+    if (f === '-') continue;
+    const fh = await open(f, 'r');
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw Object.assign(new Error(`${f} is not a regular file`), { code: 'EISDIR', path: f });
+    } finally {
+      await fh.close();
+    }
+  }
+  const ruleSet = opts.ruleSet ?? (await loadRuleSet(opts.rules ?? []));
+  const dropped: Record<string, number> = {};
+  let events = 0;
+  const sink: CorrelatorSink = {
+    event(e) {
+      events++;
+      opts.onEvent?.(e);
+    },
+    accepted() {},
+    dropped(_p, what, n) {
+      dropped[what] = (dropped[what] ?? 0) + n;
+    },
+  };
+  const pipeline = new Pipeline(ruleSet, sink, opts);
+  const stats: ScanStats = {
+    files: 0, bytes: 0, lines: { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 }, events: 0, dropped,
+  };
+  const maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
+  const proxyOf = (f: string): string => opts.proxy ?? (f === '-' ? 'stdin' : proxyNameFromPath(f));
+  const lastOfProxy = new Map<string, number>();
+  files.forEach((f, i) => lastOfProxy.set(proxyOf(f), i));
+  const sources = new Set<Source>();
+  const followers: FileFollower[] = [];
+  let stdinDone: Promise<void> | null = null;
+  const stdinOnly = files.length > 0 && files.every((f) => f === '-');
+
+  for (let i = 0; i < files.length && !opts.signal.aborted; i++) {
+    const file = files[i]!;
+    const proxy = proxyOf(file);
+    const label = file === '-' ? '<stdin>' : file;
+    const src = pipeline.source(proxy, { proxy, file: label });
+    sources.add(src);
+    stats.files++;
+    if (file === '-') {
+      stdinDone = readStream(process.stdin, maxLineBytes, opts.signal, (chunk, fp) => {
+        pipeline.push(src, chunk, fp);
+        opts.onBatch?.();
+      }, (n) => {
+        stats.bytes += n;
+        opts.onProgress?.(label, stats.bytes);
+      });
+      continue;
+    }
+    const ends = new Map<number, number>();
+    const f: FileFollower = new FileFollower({
+      path: file,
+      pollMs: opts.pollMs,
+      maxLineBytes,
+      onChunk(chunk, ref) {
+        pipeline.push(src, chunk, ref.fingerprint);
+        stats.bytes += chunk.endOffset - (ends.get(ref.gen) ?? chunk.baseOffset);
+        ends.set(ref.gen, chunk.endOffset);
+        opts.onProgress?.(label, stats.bytes);
+        opts.onBatch?.();
+      },
+      onNotice: opts.onNotice,
+    });
+    await f.start();
+    if (lastOfProxy.get(proxy) === i) followers.push(f);
+    else await f.stop();
+  }
+  opts.onCaughtUp?.();
+  if (!opts.signal.aborted) {
+    await new Promise<void>((resolve) => {
+      opts.signal.addEventListener('abort', () => resolve(), { once: true });
+      if (stdinOnly) void stdinDone!.then(resolve);
+    });
+  }
+  await Promise.all(followers.map((f) => f.stop()));
+  if (stdinDone) await stdinDone;
+  for (const src of sources) {
+    pipeline.finish(src);
+    for (const k of Object.keys(stats.lines) as (keyof LineCounts)[]) stats.lines[k] += src.counts[k];
+  }
+  opts.onBatch?.();
+  stats.events = events;
+  return { stats };
+}
+
+/** Reads a stream to its end (or until `signal` aborts) in chunks of complete lines, fingerprinted as in scan. */
+async function readStream(
+  stream: Readable,
+  maxLineBytes: number,
+  signal: AbortSignal,
+  onChunk: (chunk: import('./tail/chunk.js').Chunk, fingerprint: string) => void,
+  onBytes: (n: number) => void,
+): Promise<void> {
+  const chunker = new LineChunker(0, maxLineBytes);
+  let fp: string | null = null;
+  let head = Buffer.alloc(0);
+  const feed = (b: Buffer): void => chunker.push(b, (c) => onChunk(c, fp!));
+  const stop = (): void => {
+    stream.destroy();
+  };
+  signal.addEventListener('abort', stop, { once: true });
+  try {
+    for await (const data of stream as AsyncIterable<Buffer>) {
+      onBytes(data.length);
+      if (fp === null) {
+        head = Buffer.concat([head, data]);
+        const f = fingerprintOf(head.subarray(0, FINGERPRINT_MAX));
+        if (f === '' && head.length < FINGERPRINT_MAX) continue;
+        fp = f;
+        feed(head);
+        continue;
+      }
+      feed(data);
+    }
+  } catch (e) {
+    // Destroyed on abort: what was read is kept.
+    if (!signal.aborted) throw e;
+  } finally {
+    signal.removeEventListener('abort', stop);
+  }
+  if (fp === null && head.length > 0) {
+    fp = fingerprintOf(head);
+    feed(head);
+  }
+  if (chunker.pendingBytes > 0) feed(Buffer.from('\n'));
+}

@@ -1,0 +1,178 @@
+/**
+ * The `scan` command: events (text or NDJSON) on stdout, then the report; `--since/--until` on log time, a
+ * progress bar on a terminal's stderr, `--follow`.
+ *
+ * Where the report goes: after the text events on stdout (it is the answer; `scan -q log | mail` works), or on
+ * stderr with `--json`, where stdout holds NDJSON only. Exit status: 0 when no event (inside the window) has
+ * severity error or worse, 1 when some, 2 for a usage or input problem (thrown as ScanInputError).
+ */
+import { statSync } from 'node:fs';
+import { scanFiles, type ScanStats } from './scan.js';
+import { RuleLoadError } from './rules/index.js';
+import type { DoctorEvent } from './events.js';
+import { formatEvent, safeText } from './sinks/text.js';
+import { Report, formatReport } from './sinks/report.js';
+import { ProgressBar } from './sinks/progress.js';
+import { TimeWindow, TimeArgError } from './time-window.js';
+import type { TailNotice } from './tail/follower.js';
+
+export class ScanInputError extends Error {}
+
+export interface ScanCommandOptions {
+  json?: boolean;
+  rules: string[];
+  proxy?: string;
+  quiet?: boolean;
+  /** false with --no-color */
+  color?: boolean;
+  since?: string;
+  until?: string;
+  follow?: boolean;
+  /** true: always on a terminal (from the start); false: never; undefined: on a terminal after half a second. */
+  progress?: boolean;
+}
+
+const noColorEnv = (): boolean => Boolean(process.env.NO_COLOR);
+
+export async function runScanCommand(files: string[], o: ScanCommandOptions): Promise<number> {
+  const t0 = performance.now();
+  let window: TimeWindow;
+  try {
+    window = TimeWindow.parse(o);
+  } catch (e) {
+    if (e instanceof TimeArgError) throw new ScanInputError(e.message);
+    throw e;
+  }
+  const reportToStdout = !o.json;
+  const reportStream = reportToStdout ? process.stdout : process.stderr;
+  const eventColor = o.color !== false && process.stdout.isTTY === true && !noColorEnv();
+  const reportColor = o.color !== false && reportStream.isTTY === true && !noColorEnv();
+
+  let progress: ProgressBar | null = null;
+  if (o.progress !== false && process.stderr.isTTY === true) {
+    let total = 0;
+    let known = true;
+    for (const f of files) {
+      if (f === '-') known = false;
+      else {
+        try {
+          total += statSync(f).size;
+        } catch {
+          /* reported when it is read */
+        }
+      }
+    }
+    progress = new ProgressBar(process.stderr, { total: known ? total : null, delayMs: o.progress === true ? 0 : 500 });
+  }
+
+  const report = new Report();
+  const out: string[] = [];
+  const flush = (): void => {
+    if (!out.length) return;
+    progress?.clear();
+    process.stdout.write(out.join(''));
+    out.length = 0;
+  };
+  const onEvent = (e: DoctorEvent): void => {
+    const place = window.place(e.time);
+    if (place === 'before') {
+      report.window.before++;
+      return;
+    }
+    if (place === 'after') {
+      report.window.after++;
+      return;
+    }
+    if (place === 'untimed') report.window.untimed++;
+    report.add(e);
+    if (o.quiet) return;
+    out.push(o.json ? `${JSON.stringify(e)}\n` : formatEvent(e, eventColor));
+    if (out.length >= 512) flush();
+  };
+  const onProgress = progress ? (file: string, bytes: number): void => progress!.update(bytes, file) : undefined;
+
+  let stats: ScanStats;
+  try {
+    if (o.follow) stats = await follow(files, o, onEvent, onProgress, flush, progress);
+    else {
+      stats = (await scanFiles(files, {
+        rules: o.rules,
+        ...(o.proxy ? { proxy: o.proxy } : {}),
+        collect: false,
+        onEvent,
+        ...(onProgress ? { onProgress } : {}),
+      })).stats;
+    }
+  } catch (e) {
+    flush();
+    progress?.end();
+    if (e instanceof RuleLoadError) throw new ScanInputError(`invalid rules:\n${e.message}`);
+    const err = e as NodeJS.ErrnoException;
+    if (err.code && err.path) throw new ScanInputError(`cannot read ${err.path}: ${err.code}`);
+    throw e;
+  }
+  flush();
+  progress?.end();
+  stats.events = report.events;
+  if (reportToStdout && !o.quiet && report.events > 0) out.push('\n');
+  out.push(formatReport(report, stats, { color: reportColor, elapsedMs: performance.now() - t0, window }));
+  if (reportToStdout) flush();
+  else {
+    process.stderr.write(out.join(''));
+    out.length = 0;
+  }
+  return report.failures > 0 ? 1 : 0;
+}
+
+async function follow(
+  files: string[],
+  o: ScanCommandOptions,
+  onEvent: (e: DoctorEvent) => void,
+  onProgress: ((file: string, bytes: number) => void) | undefined,
+  flush: () => void,
+  progress: ProgressBar | null,
+): Promise<ScanStats> {
+  const { followFiles } = await import('./follow-scan.js');
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const r = await followFiles(files, {
+      rules: o.rules,
+      ...(o.proxy ? { proxy: o.proxy } : {}),
+      signal: ac.signal,
+      onEvent,
+      ...(onProgress ? { onProgress } : {}),
+      onBatch: flush,
+      onCaughtUp: () => progress?.end(),
+      onNotice: (n) => {
+        const text = describeNotice(n);
+        if (text === null) return;
+        progress?.clear();
+        process.stderr.write(`stunnel-doctor: ${safeText(text)}\n`);
+      },
+    });
+    return r.stats;
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+  }
+}
+
+function describeNotice(n: TailNotice): string | null {
+  switch (n.type) {
+    case 'rotated':
+      return `${n.path}: rotated (${n.mode})${n.mode === 'copytruncate' && n.readFrom ? `: ${n.gapBytes ?? 0} unread bytes read from ${n.readFrom}` : ''}`;
+    case 'deleted':
+      return `${n.path}: deleted; waiting for a new file`;
+    case 'missing':
+      return `${n.path}: missing; waiting for it`;
+    case 'error':
+      return `${n.path}: ${n.reason}${n.code ? ` (${n.code})` : ''}; retrying`;
+    case 'recovered':
+      return `${n.path}: readable again`;
+    default:
+      return null;
+  }
+}
