@@ -32,7 +32,7 @@ tr.st-down td:first-child,tr.st-failing td:first-child{box-shadow:inset 5px 0 va
 tr.st-no_log td:first-child,tr.st-stopped td:first-child,tr.st-degraded td:first-child{box-shadow:inset 5px 0 var(--warn)}
 tr.st-ok td:first-child{box-shadow:inset 5px 0 var(--ok)}
 .proxy{width:22%}.state{width:26%}.window{width:17%}.proxy b{font-size:1.05rem}.proxy small,.file,.start,.since,.note{color:var(--mute);font-size:12px}
-.state .what{font-family:ui-monospace,monospace;font-size:13px;font-weight:600;overflow-wrap:anywhere}tr.st-down .what,tr.st-failing .what{color:var(--bad)}.file{font-family:ui-monospace,monospace;overflow-wrap:anywhere}
+.state .what{font-weight:600;overflow-wrap:anywhere}tr.st-down .what,tr.st-failing .what,tr.st-stopped .what{font-family:ui-monospace,monospace;font-size:13px}tr.st-down .what,tr.st-failing .what{color:var(--bad)}.file{font-family:ui-monospace,monospace;overflow-wrap:anywhere}
 .badge{display:inline-block;font-size:11px;font-weight:700;letter-spacing:.04em;padding:.1rem .45rem;border-radius:3px;color:#fff;background:var(--mute)}
 .badge.down,.badge.failing{background:var(--bad)}.badge.no_log,.badge.stopped,.badge.degraded{background:var(--warn)}.badge.ok{background:var(--ok)}
 .state .what{margin-top:.25rem}.since{margin-left:.3rem}.open{text-align:right;font-variant-numeric:tabular-nums}

@@ -261,10 +261,10 @@ export class StatusBook {
       since = when(b.configFailure);
       shown = b.configFailure;
     } else if (b.failingSince) {
-      const first = b.failingSince.event;
       const streak = b.failures.filter((r) => r.seq >= b.failingSince!.seq && isFailure(r.event) && severityAtLeast(r.event.severity, 'error'));
+      const current = (streak[streak.length - 1] ?? b.failingSince).event;
       state = 'failing';
-      stateText = `${first.kind}/${first.reason}`;
+      stateText = `${current.kind}/${current.reason}`;
       stateNote = `${streak.length} failed ${plural(streak.length, 'connection', 'connections')} since ` +
         (b.lastOk ? `the last good one (${display(b.lastOk)})` : 'reading began, none succeeded');
       since = when(b.failingSince);
