@@ -96,7 +96,7 @@ function refresh(){
   if(busy){again=true;return;}
   busy=true;
   fetch('status.json'+location.search,{cache:'no-store'}).then(function(r){if(!r.ok)throw new Error(String(r.status));return r.json();})
-    .then(render).catch(function(){}).then(function(){setTimeout(function(){busy=false;if(again){again=false;refresh();}},250);});
+    .then(render).catch(function(){}).then(function(){setTimeout(function(){busy=false;if(again){again=false;refresh();}},100);});
 }
 var live=document.getElementById('live');
 var es=new EventSource('events');
