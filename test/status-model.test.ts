@@ -39,6 +39,11 @@ describe('status model', () => {
     expect(cfg.since).toMatch(/UTC \(read\)$/); // stderr lines have no time: the time the sidecar read them
     expect(v.summary).toMatch(/^3 of 4 proxies broken: cfg \(down since .*\); app \(failing since .*\); ldaps \(failing since 2026-11-22 /);
     expect(v.summaryLevel).toBe('bad');
+    // ?proxy= on the page: only that proxy's problems.
+    const only = book.view(facts('app', 'cfg', 'idle', 'ldaps'), { proxy: 'ldaps' });
+    expect(only.problems.length).toBeGreaterThan(0);
+    expect(only.problems.every((x) => x.proxy === 'ldaps')).toBe(true);
+    expect(only.proxies.length).toBe(4);
     // stderr-journal: a failed start, then a good one (no longer down) whose last connection was refused.
     const app = v.proxies.find((p) => p.proxy === 'app')!;
     expect(app.stateText).toBe('connect_failed/refused');
