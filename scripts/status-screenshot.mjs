@@ -2,12 +2,13 @@
 // Screenshot of the status page in Debian's headless chromium (playwright-core, no browser download):
 //   node scripts/status-screenshot.mjs http://127.0.0.1:9577/ docs/status-page.png [width] [height]
 import { chromium } from 'playwright-core';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const [url = 'http://127.0.0.1:9577/', out = 'docs/status-page.png', w = '1280', h = '900'] = process.argv.slice(2);
-const ctx = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'sd-chromium-')), {
+const profile = mkdtempSync(join(tmpdir(), 'sd-chromium-'));
+const ctx = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   headless: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
@@ -20,4 +21,5 @@ await page.waitForSelector('#live.on', { timeout: 10_000 });
 await page.waitForTimeout(500);
 await page.screenshot({ path: out, fullPage: false });
 await ctx.close();
+rmSync(profile, { recursive: true, force: true });
 console.log(`wrote ${out}`);

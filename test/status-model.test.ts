@@ -4,7 +4,7 @@
  * twice counted once, and hostile text escaped by the server-side renderer.
  */
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
@@ -70,6 +70,7 @@ describe('status model', () => {
     const file = join(dir, 'busy.log');
     writeFileSync(file, readFileSync(FIX('too-many-clients/d5.log')).toString().repeat(6));
     const evs = (await scanFiles([file], { proxy: 'busy' })).events;
+    rmSync(dir, { recursive: true, force: true });
     const fails = evs.filter((e) => e.severity === 'error' || e.severity === 'critical').length;
     expect(fails).toBe(54);
     for (const e of evs) book.record(e);

@@ -7,7 +7,7 @@
  * page is measured and printed (not asserted). Without JavaScript the page shows the same content.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -37,14 +37,19 @@ async function waitFor<T>(fn: () => T | undefined | false, ms = 15_000): Promise
   }
 }
 
+const profiles: string[] = [];
+/** A new, empty user data dir per browser (removed at the end). */
 async function browser(javaScriptEnabled: boolean): Promise<BrowserContext> {
-  return chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'sd-chromium-')), {
+  const profile = mkdtempSync(join(tmpdir(), 'sd-chromium-'));
+  const ctx = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: ARGS,
     javaScriptEnabled,
     viewport: { width: 1280, height: 900 },
   });
+  profiles.push(profile);
+  return ctx;
 }
 
 /** What a person reads in the page's main part; sparkline glyphs shift at minute boundaries, so they are left out. */
@@ -111,6 +116,7 @@ describe.skipIf(!existsSync(CHROMIUM))('status page in headless Chromium', () =>
     await ctx?.close();
     await http?.close();
     await doctor?.close();
+    for (const p of [dir, ...profiles]) rmSync(p, { recursive: true, force: true });
   });
 
   it('shows every proxy with its state, worst first, and what to do', async () => {
