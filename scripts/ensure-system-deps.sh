@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive for real (stunnel4, openssl, socat, prometheus/promtool,
-# logrotate) when they are missing. Needs root (or sudo) and Debian's package mirror; does nothing when all
-# are present.
+# logrotate, chromium for the status page) when they are missing. Needs root (or sudo) and Debian's package
+# mirror; does nothing when all are present.
 set -euo pipefail
 need=()
 command -v stunnel4 >/dev/null 2>&1 || need+=(stunnel4)
@@ -9,6 +9,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${need[*]}" >&2
 SUDO=""

@@ -15,6 +15,7 @@ import { loadRuleSet, type RuleSet } from './rules/index.js';
 import { DoctorMetrics, type RotationMode } from './sinks/metrics.js';
 import { EventHub } from './sinks/hub.js';
 import { DiagnoseBook, type Diagnosis } from './sinks/diagnose.js';
+import { StatusBook } from './sinks/status.js';
 import { CheckpointStore } from './tail/checkpoint.js';
 import { FileFollower, type FileRef, type FollowerNotice } from './tail/follower.js';
 import { proxyNameFromPath } from './scan.js';
@@ -87,6 +88,8 @@ export class Doctor {
   readonly metrics: DoctorMetrics;
   private readonly hub = new EventHub();
   private readonly book = new DiagnoseBook();
+  /** The status page's per-proxy model (bounded; kept across page loads). */
+  readonly statusBook = new StatusBook();
   private pipeline!: Pipeline;
   private rules!: RuleSet;
   private store: CheckpointStore | null = null;
@@ -137,6 +140,7 @@ export class Doctor {
     this.opts.onEvent?.(e);
     this.metrics.onEvent(e);
     this.book.record(e);
+    this.statusBook.record(e);
     const p = this.proxies.get(e.proxy);
     if (p) {
       if (e.kind === 'proxy_started') {
@@ -321,6 +325,7 @@ export class Doctor {
     if (forget && ![...this.followed.values()].some((o) => o.proxy === f.proxy)) {
       this.metrics.removeProxy(f.proxy);
       this.book.forget(f.proxy);
+      this.statusBook.forget(f.proxy);
       this.proxies.delete(f.proxy);
     }
   }
