@@ -19,9 +19,10 @@ import {
   BENCH_DIR, REPO_DIR, ensureTools, checkMtailProgram, machineInfo, textTable, markdownTable,
 } from './common.mjs';
 import * as backlog from './backlog.mjs';
+import * as follow from './follow.mjs';
 
 /** Registered benchmarks, in run order. Later: follow latency, many proxies, restart, memory under churn. */
-const BENCHMARKS = [backlog];
+const BENCHMARKS = [backlog, follow];
 
 function parseArgs(argv) {
   const o = { quick: false, sizes: null, runs: null, debugs: [5, 7], seed: 42, keepData: false, only: null, doctor: join(REPO_DIR, 'dist', 'bin.js') };
