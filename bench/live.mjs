@@ -87,8 +87,8 @@ export async function waitFor(fn, timeoutMs, what) {
 }
 
 /** `stunnel-doctor watch --config FILE` as a child; resolves once /healthz answers. */
-export async function startSidecar({ doctor, config, port, env = {}, stdout = 'ignore' }) {
-  const child = spawn(process.execPath, [doctor, 'watch', '--config', config], {
+export async function startSidecar({ doctor, config, port, env = {}, stdout = 'ignore', nodeArgs = [] }) {
+  const child = spawn(process.execPath, [...nodeArgs, doctor, 'watch', '--config', config], {
     stdio: ['ignore', stdout, 'pipe'], env: { ...process.env, LOG_LEVEL: 'warn', ...env },
   });
   let stderr = '';

@@ -20,9 +20,10 @@ import {
 } from './common.mjs';
 import * as backlog from './backlog.mjs';
 import * as follow from './follow.mjs';
+import * as many from './many.mjs';
 
 /** Registered benchmarks, in run order. Later: follow latency, many proxies, restart, memory under churn. */
-const BENCHMARKS = [backlog, follow];
+const BENCHMARKS = [backlog, follow, many];
 
 function parseArgs(argv) {
   const o = { quick: false, sizes: null, runs: null, debugs: [5, 7], seed: 42, keepData: false, only: null, doctor: join(REPO_DIR, 'dist', 'bin.js') };
