@@ -22,9 +22,10 @@ import * as backlog from './backlog.mjs';
 import * as follow from './follow.mjs';
 import * as many from './many.mjs';
 import * as restart from './restart.mjs';
+import * as churn from './churn.mjs';
 
 /** Registered benchmarks, in run order. Later: follow latency, many proxies, restart, memory under churn. */
-const BENCHMARKS = [backlog, follow, many, restart];
+const BENCHMARKS = [backlog, follow, many, restart, churn];
 
 function parseArgs(argv) {
   const o = { quick: false, sizes: null, runs: null, debugs: [5, 7], seed: 42, keepData: false, only: null, doctor: join(REPO_DIR, 'dist', 'bin.js') };
