@@ -48,6 +48,12 @@ export function classifyId(id: string): IdClass {
 }
 
 const D0 = 48;
+
+/** buf.toString('latin1', from, to) without its encoding dispatch (Buffer's own latin1Slice). */
+const latin1: (b: Buffer, from: number, to: number) => string =
+  typeof (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice === 'function'
+    ? (b, from, to) => (b as unknown as { latin1Slice(s: number, e: number): string }).latin1Slice(from, to)
+    : (b, from, to) => b.toString('latin1', from, to);
 function digits(b: Buffer, at: number, n: number): number {
   let v = 0;
   for (let i = 0; i < n; i++) {
@@ -143,7 +149,7 @@ function fillLog(
   rec.format = format;
   rec.level = level;
   rec.time = time;
-  rec.id = buf.toString('latin1', idStart, close);
+  rec.id = latin1(buf, idStart, close);
   rec.idClass = classifyId(rec.id);
   if (!wantLevel(level)) {
     rec.message = '';
@@ -185,7 +191,7 @@ function decodeMessage(buf: Buffer, from: number, end: number, rec: LineRecord, 
     }
   }
   if (ascii) {
-    rec.message = buf.toString('latin1', from, to);
+    rec.message = latin1(buf, from, to);
     rec.invalidUtf8 = false;
     return;
   }
