@@ -2,8 +2,9 @@
 /**
  * stunnel-doctor benchmarks (`npm run bench`, never part of the unit tests).
  *
- *   npm run bench                          backlog scan, 1M and 5M lines, debug 5 and 7, 3 runs each
- *   npm run bench -- --quick               1 run, 200k lines (a smoke test of the harness)
+ *   npm run bench                          every benchmark: backlog scan (1M and 5M lines, debug 5 and 7, 3 runs
+ *                                          each), follow latency, many proxies, restart, memory under churn
+ *   npm run bench -- --quick               small sizes, 1 run (a smoke test of the harness)
  *   npm run bench -- --sizes 1e6,5e6 --runs 5 --debug 5,7 --seed 42 --keep-data --only backlog
  *   node bench/run.mjs --doctor ../other-build/dist/bin.js   (benchmark another build of stunnel-doctor)
  *
@@ -19,9 +20,13 @@ import {
   BENCH_DIR, REPO_DIR, ensureTools, checkMtailProgram, machineInfo, textTable, markdownTable,
 } from './common.mjs';
 import * as backlog from './backlog.mjs';
+import * as follow from './follow.mjs';
+import * as many from './many.mjs';
+import * as restart from './restart.mjs';
+import * as churn from './churn.mjs';
 
-/** Registered benchmarks, in run order. Later: follow latency, many proxies, restart, memory under churn. */
-const BENCHMARKS = [backlog];
+/** Registered benchmarks, in run order. */
+const BENCHMARKS = [backlog, follow, many, restart, churn];
 
 function parseArgs(argv) {
   const o = { quick: false, sizes: null, runs: null, debugs: [5, 7], seed: 42, keepData: false, only: null, doctor: join(REPO_DIR, 'dist', 'bin.js') };
@@ -43,7 +48,7 @@ function parseArgs(argv) {
       case '--only': o.only = v.split(','); i++; break;
       case '--doctor': o.doctor = resolve(v); i++; break;
       case '-h': case '--help':
-        process.stdout.write('usage: npm run bench -- [--quick] [--sizes 1e6,5e6] [--runs N] [--debug 5,7] [--seed S] [--keep-data] [--only backlog] [--doctor path/to/dist/bin.js]\n');
+        process.stdout.write('usage: npm run bench -- [--quick] [--sizes 1e6,5e6] [--runs N] [--debug 5,7] [--seed S] [--keep-data] [--only backlog,follow,many,restart,churn] [--doctor path/to/dist/bin.js]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${a}`);

@@ -5,11 +5,17 @@
  * few lines that conclude something.
  */
 import type { Chunk } from './tail/chunk.js';
-import { DEFAULT_PARSE_OPTIONS, newRecord, parseLine, type ParseOptions } from './parse/line.js';
+import { DEFAULT_PARSE_OPTIONS, fileLevel, newRecord, parseLine, type ParseOptions } from './parse/line.js';
 import { RuleSet, type CompiledRule } from './rules/compile.js';
 import {
   SourceCorrelator, DEFAULT_LIMITS, type CorrelatorLimits, type CorrelatorSink, type SourceInfo,
 } from './correlate/correlator.js';
+
+/** Scope and format bits of the rule index (see rules/compile.ts). */
+const SCOPE_CONNECTION = 1;
+const SCOPE_NONE = 4;
+const SCOPE_ANY = 7;
+const FORMAT_FILE = 1;
 
 export interface LineCounts {
   matched: number;
@@ -17,7 +23,7 @@ export interface LineCounts {
   invalid: number;
   /** Lines longer than the bound (cut before matching). */
   cut: number;
-  /** Lines holding bytes that are not valid UTF-8 (decoded with replacement characters). */
+  /** Lines whose message was decoded (some rule could match it) and held bytes that are not valid UTF-8 (replaced). */
   invalidUtf8: number;
 }
 
@@ -111,6 +117,33 @@ export class Pipeline {
       let nl = buf.indexOf(10, start);
       if (nl < 0) nl = len;
       if (nl - start > max + 64) counts.cut++;
+      // Fast path for the file format: the level and the first bytes of the message decide, without
+      // decoding or allocating anything, whether any rule can look at the line (debug-7 lines, and lines
+      // no rule's literal prefix fits, are counted unmatched here). Exactly what parseLine + match decide.
+      const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
+      const level = fileLevel(buf, start, end);
+      if (level >= 0) {
+        const close = buf.indexOf(93, start + 25);
+        if (close < 0 || close >= end || buf[close + 1] !== 58) {
+          counts.invalid++;
+          start = nl + 1;
+          continue;
+        }
+        if (!want(level)) {
+          counts.unmatched++;
+          start = nl + 1;
+          continue;
+        }
+        const ms = buf[close + 2] === 32 ? close + 3 : close + 2;
+        const me = end - ms > max ? ms + max : end;
+        const id0 = buf[start + 25]!;
+        const scope = close === start + 25 ? SCOPE_NONE : id0 >= 48 && id0 <= 57 ? SCOPE_CONNECTION : SCOPE_ANY;
+        if (!rules.mayMatch(level, buf, ms, me, scope, FORMAT_FILE)) {
+          counts.unmatched++;
+          start = nl + 1;
+          continue;
+        }
+      }
       rec.offset = chunk.cut ? chunk.baseOffset : chunk.baseOffset + start;
       if (!parseLine(buf, start, nl, rec, opts, want)) {
         if (nl > start) counts.invalid++;

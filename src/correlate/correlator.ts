@@ -306,15 +306,17 @@ export class SourceCorrelator {
     const v = c.verdict!;
     this.waiting--;
     const last = c.offsets[c.offsets.length - 1] ?? 0;
-    this.emit(v.kind, v.reason, v.rule, v.groups, null, c.detail, c.offsets, c, c.id, this.duration(c, c.lastTime), c.lastTime, last);
+    // Every caller has removed the connection (or clears them all next): its arrays are handed over.
+    this.emit(v.kind, v.reason, v.rule, v.groups, null, c.detail, c.offsets, c, c.id, this.duration(c, c.lastTime), c.lastTime, last, undefined, true);
   }
 
   private duration(c: Conn, end: number): number | null {
     return Number.isNaN(end) || Number.isNaN(c.firstTime) ? null : end - c.firstTime;
   }
 
+  /** The end line of `c`, already removed from the open connections: its arrays are handed over. */
   private emitConn(c: Conn, kind: Kind, reason: string, rule: CompiledRule, groups: Groups, rec: LineRecord): void {
-    this.emit(kind, reason, rule, groups, rec, c.detail, c.offsets, c, c.id, this.duration(c, rec.time), rec.time);
+    this.emit(kind, reason, rule, groups, rec, c.detail, c.offsets, c, c.id, this.duration(c, rec.time), rec.time, undefined, undefined, true);
   }
 
   private processLine(rec: LineRecord, m: RuleMatch): void {
@@ -423,7 +425,7 @@ export class SourceCorrelator {
   private emit(
     kind: Kind, reason: string, rule: CompiledRule, groups: Groups, rec: LineRecord | null, detail: string[],
     offsets: number[], f: Fields, connection: string | null, durationSeconds: number | null, time: number,
-    concludingOffset?: number, phase?: 'start' | 'reload',
+    concludingOffset?: number, phase?: 'start' | 'reload', owned = false,
   ): void {
     const at = concludingOffset ?? rec?.offset ?? offsets[offsets.length - 1] ?? 0;
     const service = f.service;
@@ -433,8 +435,9 @@ export class SourceCorrelator {
     const id = eventId(this.source.proxy, this.fingerprint, at);
     const proxy = this.source.proxy;
     const t = formatTime(time);
-    const src = { file: this.source.file, offsets: offsets.slice() };
-    const d = detail.slice();
+    // `owned`: the arrays belong to a connection that is gone; the event takes them without a copy.
+    const src = { file: this.source.file, offsets: owned ? offsets : offsets.slice() };
+    const d = owned ? detail : detail.slice();
     let e: DoctorEvent;
     if (CONNECTION_KIND_SET.has(kind)) {
       e = (kind === 'cert_verify_failed'

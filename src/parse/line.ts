@@ -48,6 +48,12 @@ export function classifyId(id: string): IdClass {
 }
 
 const D0 = 48;
+
+/** buf.toString('latin1', from, to) without its encoding dispatch (Buffer's own latin1Slice). */
+const latin1: (b: Buffer, from: number, to: number) => string =
+  typeof (Buffer.prototype as { latin1Slice?: unknown }).latin1Slice === 'function'
+    ? (b, from, to) => (b as unknown as { latin1Slice(s: number, e: number): string }).latin1Slice(from, to)
+    : (b, from, to) => b.toString('latin1', from, to);
 function digits(b: Buffer, at: number, n: number): number {
   let v = 0;
   for (let i = 0; i < n; i++) {
@@ -58,13 +64,37 @@ function digits(b: Buffer, at: number, n: number): number {
   return v;
 }
 
+let lastStampKey = -1;
+let lastStampTime = NaN;
+
 /** `YYYY.MM.DD HH:MM:SS ` at `at`: seconds, or NaN when the bytes are not a stunnel timestamp. */
 function fileStamp(b: Buffer, at: number): number {
   if (b[at + 4] !== 46 || b[at + 7] !== 46 || b[at + 10] !== 32 || b[at + 13] !== 58 || b[at + 16] !== 58) return NaN;
   const y = digits(b, at, 4), mo = digits(b, at + 5, 2), d = digits(b, at + 8, 2);
   const h = digits(b, at + 11, 2), mi = digits(b, at + 14, 2), s = digits(b, at + 17, 2);
   if (y < 0 || mo < 1 || d < 0 || h < 0 || mi < 0 || s < 0) return NaN;
-  return Date.UTC(y, mo - 1, d, h, mi, s) / 1000;
+  // Consecutive lines mostly share their second: Date.UTC only when it changes.
+  const key = ((((y * 100 + mo) * 100 + d) * 100 + h) * 100 + mi) * 100 + s;
+  if (key !== lastStampKey) {
+    lastStampKey = key;
+    lastStampTime = Date.UTC(y, mo - 1, d, h, mi, s) / 1000;
+  }
+  return lastStampTime;
+}
+
+/**
+ * The file-format header of the line buf[start, end) (end excludes the newline and any CR): the level when
+ * `YYYY.MM.DD HH:MM:SS LOG<n>[` is there with a valid timestamp (exactly the lines `parseLine` reads
+ * through its file fast path), else -1. Nothing is decoded or allocated.
+ */
+export function fileLevel(b: Buffer, start: number, end: number): number {
+  if (end - start < 27 || b[start + 20] !== 76 || b[start + 21] !== 79 || b[start + 22] !== 71 || b[start + 24] !== 91) return -1;
+  const level = b[start + 23]! - D0;
+  if (level < 0 || level > 7) return -1;
+  if (b[start + 4] !== 46 || b[start + 7] !== 46 || b[start + 10] !== 32 || b[start + 13] !== 58 || b[start + 16] !== 58) return -1;
+  if (digits(b, start, 4) < 0 || digits(b, start + 5, 2) < 1 || digits(b, start + 8, 2) < 0 || digits(b, start + 11, 2) < 0 ||
+    digits(b, start + 14, 2) < 0 || digits(b, start + 17, 2) < 0) return -1;
+  return level;
 }
 
 const STDERR_LEVEL: Record<number, number> = { 42: 2, 33: 3, 58: 4, 46: 5, 32: 6 }; // * ! : . ' '
@@ -119,7 +149,7 @@ function fillLog(
   rec.format = format;
   rec.level = level;
   rec.time = time;
-  rec.id = buf.toString('latin1', idStart, close);
+  rec.id = latin1(buf, idStart, close);
   rec.idClass = classifyId(rec.id);
   if (!wantLevel(level)) {
     rec.message = '';
@@ -161,7 +191,7 @@ function decodeMessage(buf: Buffer, from: number, end: number, rec: LineRecord, 
     }
   }
   if (ascii) {
-    rec.message = buf.toString('latin1', from, to);
+    rec.message = latin1(buf, from, to);
     rec.invalidUtf8 = false;
     return;
   }

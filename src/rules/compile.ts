@@ -108,6 +108,12 @@ export function compileRule(spec: LocatedRule): CompiledRule {
   };
 }
 
+interface ByteCandidate {
+  scopes: number;
+  formats: number;
+  prefix: Buffer | null;
+}
+
 export interface RuleMatch {
   rule: CompiledRule;
   groups: Record<string, string | undefined>;
@@ -121,6 +127,11 @@ export class RuleSet {
   readonly levelMask: number;
   /** [level][first char code or 128 for others] → rules in evaluation order. */
   private readonly index: CompiledRule[][][];
+  /**
+   * The same buckets as byte tests, for rejecting a line before its message is decoded: per rule its scope
+   * and format bits and the ASCII bytes of its literal prefix (null: the prefix cannot reject).
+   */
+  private readonly byteIndex: ByteCandidate[][][];
 
   constructor(specs: readonly LocatedRule[]) {
     this.rules = specs.map(compileRule);
@@ -134,6 +145,39 @@ export class RuleSet {
       }
       this.index.push(buckets);
     }
+    this.byteIndex = this.index.map((buckets) =>
+      buckets.map((b) =>
+        b.map((r) => ({
+          scopes: r.scopes,
+          formats: r.formats,
+          // eslint-disable-next-line no-control-regex
+          prefix: r.prefix.length > 1 && /^[\x00-\x7f]*$/.test(r.prefix) ? Buffer.from(r.prefix, 'latin1') : null,
+        })),
+      ),
+    );
+  }
+
+  /**
+   * Whether some rule may match a message whose bytes are buf[from, to) (already cut to the bound, CR
+   * stripped), at `level`, for an id of the given scope bits (a conservative superset when unknown) and
+   * format bit. False means no rule can match: the message need not be decoded. A byte >= 0x80 never equals
+   * an ASCII prefix byte and decodes to a character >= 0x80, so the byte test agrees with `match` on text.
+   */
+  mayMatch(level: number, buf: Buffer, from: number, to: number, scope: number, format: number): boolean {
+    const c = from < to ? buf[from]! : 128;
+    const bucket = this.byteIndex[level]![c < 128 ? c : 128]!;
+    const n = to - from;
+    outer: for (let i = 0; i < bucket.length; i++) {
+      const r = bucket[i]!;
+      if ((r.scopes & scope) === 0 || (r.formats & format) === 0) continue;
+      const p = r.prefix;
+      if (p === null) return true;
+      const pl = p.length;
+      if (pl > n) continue;
+      for (let j = 1; j < pl; j++) if (buf[from + j] !== p[j]) continue outer;
+      return true;
+    }
+    return false;
   }
 
   wantsLevel(level: number): boolean {

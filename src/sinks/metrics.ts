@@ -391,9 +391,18 @@ export class DoctorMetrics {
     this.fam('linesCut').add(this.proxyLabels(proxy), n);
   }
 
+  /** Last values given to fileStats per proxy: called every second for every file, mostly unchanged. */
+  private readonly lastFileStats = new Map<string, { readOffset: number; size: number }>();
+
   fileStats(proxy: string, readOffset: number, size: number): void {
+    const last = this.lastFileStats.get(proxy);
+    if (last && last.readOffset === readOffset && last.size === size) return;
     this.fam('readOffset').set(this.proxyLabels(proxy), readOffset);
     this.fam('fileSize').set(this.proxyLabels(proxy), size);
+    if (last) {
+      last.readOffset = readOffset;
+      last.size = size;
+    } else this.lastFileStats.set(proxy, { readOffset, size });
   }
 
   rotation(proxy: string, mode: RotationMode): void {
@@ -422,6 +431,7 @@ export class DoctorMetrics {
    * their current values, so totals stay continuous.
    */
   setProxyLabels(proxy: string, labels: Record<string, string>): void {
+    this.lastFileStats.delete(proxy);
     for (const n of Object.keys(labels)) {
       if (!this.staticNames.includes(n)) throw new Error(`unknown static label ${JSON.stringify(n)}`);
     }
@@ -450,5 +460,6 @@ export class DoctorMetrics {
     this.staticValues.delete(proxy);
     this.info.delete(proxy);
     this.knownServices.delete(proxy);
+    this.lastFileStats.delete(proxy);
   }
 }

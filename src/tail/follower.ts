@@ -157,6 +157,12 @@ export interface FollowerOptions {
   maxLineBytes?: number;
   /** Fallback poll period when no filesystem event arrives (default 1000 ms). */
   pollMs?: number;
+  /**
+   * Poll period while every watched directory has a live fs.watch and nothing is wrong (default 10 x pollMs,
+   * at most 30 s, never below pollMs): the watch wakes the follower on every change, so this poll is only a
+   * safety net (missed events, a replaced directory). Idle files then cost almost nothing.
+   */
+  safetyPollMs?: number;
   /** Use fs.watch on the directory to read as soon as the file changes (default true). */
   watch?: boolean;
   /** Retry backoff for errors (permission denied, not a file...): min and max delay. */
@@ -266,6 +272,9 @@ export class FileFollower {
   private readonly hub: DirWatchHub;
   private readonly sourceFactory: ByteSourceFactory;
   private readonly pollMs: number;
+  private readonly safetyPollMs: number;
+  /** Every watch target has a live directory watch (set by ensureWatches). */
+  private watchLive = false;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
   private readonly chunker: LineChunker;
@@ -311,6 +320,7 @@ export class FileFollower {
     this.hub = opts.watchHub ?? sharedWatchHub();
     this.sourceFactory = opts.sourceFactory ?? logdnaTailSource;
     this.pollMs = opts.pollMs ?? 1000;
+    this.safetyPollMs = Math.max(this.pollMs, opts.safetyPollMs ?? Math.min(10 * this.pollMs, 30_000));
     this.retryMinMs = opts.retryMinMs ?? 200;
     this.retryMaxMs = opts.retryMaxMs ?? 30_000;
     this.chunker = new LineChunker(0, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
@@ -434,7 +444,7 @@ export class FileFollower {
   private armTimer(): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    let delay = this.pollMs;
+    let delay = this.watchLive && !this.problem ? this.safetyPollMs : this.pollMs;
     if (this.problem && this.failStreak > 0) {
       delay = Math.min(this.retryMaxMs, this.retryMinMs * 2 ** Math.min(this.failStreak - 1, 20));
     }
@@ -448,6 +458,7 @@ export class FileFollower {
   }
 
   private ensureWatches(): void {
+    this.watchLive = false;
     if (this.opts.watch === false || this.stopped) return;
     const wanted = new Set<string>();
     for (const [dir, name] of this.watchTargets()) {
@@ -468,6 +479,7 @@ export class FileFollower {
         this.unsubs.delete(k);
       }
     }
+    this.watchLive = this.unsubs.size === wanted.size;
   }
 
   private rotatedNames(): string[] {
