@@ -63,8 +63,10 @@ export class WebGuard {
     server.on('secureConnection', (socket: TLSSocket) => {
       if (!this.clientOk(socket)) socket.destroy();
     });
-    server.on('tlsClientError', (err: Error & { code?: string }) => {
-      const certProblem = /CERTIFICATE|CERT_|PEER_DID_NOT_RETURN/i.test(`${err.code ?? ''} ${err.message}`);
+    server.on('tlsClientError', (err: Error & { code?: string }, socket: TLSSocket) => {
+      // A certificate that fails verification makes Node destroy the socket (authorizationError is set);
+      // a missing one fails the handshake in OpenSSL.
+      const certProblem = Boolean(socket.authorizationError) || /CERTIFICATE|PEER_DID_NOT_RETURN/i.test(`${err.code ?? ''} ${err.message}`);
       this.metrics?.authFailures.inc({ reason: certProblem ? 'client_cert' : 'tls_handshake' });
     });
   }
