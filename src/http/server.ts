@@ -146,7 +146,8 @@ export class HttpServer {
     this.opts.metrics?.sseClients.set(this.sse.size);
     let lastSeq = this.deps.hub.seq;
     const send = (seq: number, e: DoctorEvent): void => {
-      if (seq <= lastSeq) return;
+      // A dropped client stays subscribed until its 'close' event: write nothing more, count it once.
+      if (seq <= lastSeq || res.destroyed) return;
       lastSeq = seq;
       if (!keep(e)) return;
       res.write(`id: ${seq}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
