@@ -147,3 +147,19 @@ describe('stunnel-doctor web-config check / watch --web.config.file', () => {
     expect(r2.err).toContain(`${badFile}:4:21:`);
   });
 });
+
+describe('deploy/web-config.yml', () => {
+  it('is valid once its certificate paths exist, and is the example in the README', async () => {
+    const { readFileSync } = await import('node:fs');
+    const text = readFileSync(new URL('../deploy/web-config.yml', import.meta.url), 'utf8');
+    const local = text
+      .replace('/etc/stunnel-doctor/tls/server.crt', pki.serverCert)
+      .replace('/etc/stunnel-doctor/tls/server.key', pki.serverKey)
+      .replace('/etc/stunnel-doctor/tls/clients-ca.crt', pki.caCert);
+    const c = parseWebConfig(local, 'web-config.yml');
+    expect(c.tls?.clientAuth).toBe('RequireAndVerifyClientCert');
+    expect([...c.users.keys()]).toEqual(['prometheus']);
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    expect(readme).toContain(`\`\`\`yaml\n${text}\`\`\``);
+  });
+});

@@ -201,7 +201,7 @@ export function parseWebConfig(text: string, file: string): WebConfig {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(c.http_server_config?.headers ?? {})) if (v) headers[k] = v;
 
-  if (problems.length) throw new ConfigError(problems);
+  if (problems.length) throw new ConfigError(inLineOrder(problems, file));
   return { file, tls, headers, users, warnings };
 }
 
@@ -313,6 +313,15 @@ function tlsSettings(t: TlsInput, dir: string, problem: Problem): TlsSettings | 
     }
   }
   return { context, clientAuth: auth, allowedSans: t.client_allowed_sans ?? null };
+}
+
+/** Problems sorted by line and column (they are found section by section). */
+function inLineOrder(problems: string[], file: string): string[] {
+  const pos = (p: string): number[] => (/^(\d+):(\d+):/.exec(p.slice(file.length + 1)) ?? [0, 0, 0]).slice(1).map(Number);
+  return problems
+    .map((p, i) => ({ p, i, at: pos(p) }))
+    .sort((a, b) => a.at[0]! - b.at[0]! || a.at[1]! - b.at[1]! || a.i - b.i)
+    .map((x) => x.p);
 }
 
 function nodeAt(doc: Document, path: readonly PropertyKey[]): Node | undefined {
