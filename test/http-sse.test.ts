@@ -2,7 +2,7 @@
  * Safe limits of the endpoint: an /events client that stops reading while thousands of events flow is
  * disconnected once its send buffer passes the bound, and counted; the pipeline (the hub's publish) never
  * waits for it, and a client that reads keeps receiving every event. The number of event stream clients is
- * capped (503, counted).
+ * capped (503, counted); oversized or slow requests are refused (431, 414, 405, 408).
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect, type Socket } from 'node:net';
@@ -133,5 +133,23 @@ describe('/events under a slow client', () => {
     expect(await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(9000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
     expect(await raw(`GET /healthz?${'a'.repeat(3000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 414 /);
     expect(await raw('POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 405 /);
+  });
+
+  it('closes a connection that never finishes its headers (slowloris) or sends nothing, with 408', async () => {
+    const { http } = makeServer();
+    servers.push(http);
+    const port = Number(new URL(await http.listen('127.0.0.1', 0)).port);
+    const answer = (text: string): Promise<string> => new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      sockets.push(s);
+      let out = '';
+      s.setEncoding('utf8');
+      s.on('data', (c: string) => (out += c));
+      s.on('close', () => resolve(out));
+      if (text) s.write(text);
+    });
+    const [partial, silent] = await Promise.all([answer('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: '), answer('')]);
+    expect(partial).toMatch(/^HTTP\/1\.1 408 /);
+    expect(silent).toMatch(/^HTTP\/1\.1 408 /);
   });
 });

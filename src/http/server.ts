@@ -36,7 +36,7 @@ export interface HttpOptions {
 
 const DEFAULTS: HttpOptions = { maxSseClients: 64, maxSseBacklog: 1 << 20, heartbeatMs: 15_000, maxConnections: 256 };
 /** Limits on every request: 8 KiB of headers (at most 64 of them), 5 s to send them, 10 s for the request. */
-const LIMITS = { requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192 };
+const LIMITS = { requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192, connectionsCheckingInterval: 1_000 };
 
 export class HttpServer {
   readonly server: Server;
