@@ -10,6 +10,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { scanFiles, RuleLoadError, parseRuleFile, formatProblem, type DoctorEvent, severityAtLeast } from './index.js';
 import { readFile } from 'node:fs/promises';
 import { formatEvent, formatSummary } from './sinks/text.js';
+import type { WatchFlags } from './watch.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -123,7 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     .action(async (o) => {
       const { runWatch } = await import('./watch.js');
       const { 'web.config.file': webConfigFile, ...rest } = o as Record<string, unknown>;
-      code = await runWatch({ ...(rest as unknown as import("./watch.js").WatchFlags), ...(typeof webConfigFile === 'string' ? { webConfigFile } : {}) });
+      code = await runWatch({ ...(rest as unknown as WatchFlags), ...(typeof webConfigFile === 'string' ? { webConfigFile } : {}) });
     });
 
   program

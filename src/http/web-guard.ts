@@ -76,9 +76,10 @@ export class WebGuard {
     if ((next.tls === null) !== (this.cfg.tls === null)) {
       throw new Error(`${next.file}: switching between ${this.cfg.tls ? 'HTTPS' : 'HTTP'} and ${next.tls ? 'HTTPS' : 'HTTP'} needs a restart`);
     }
+    // The context first: if OpenSSL refused it, nothing has changed.
+    if (next.tls && this.server) this.server.setSecureContext(next.tls.context);
     this.cfg = next;
     if (next.tls && this.server) {
-      this.server.setSecureContext(next.tls.context);
       // Read by Node for every new connection (tls.Server#requestCert / #rejectUnauthorized).
       Object.assign(this.server as unknown as { requestCert: boolean; rejectUnauthorized: boolean }, this.peerOptions());
     }
