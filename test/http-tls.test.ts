@@ -69,6 +69,24 @@ describe('HTTPS', () => {
   });
 });
 
+describe('cipher suites', () => {
+  it('cipher_suites (Go names) restrict TLS 1.2: the named suite is used, a client without it is refused', async () => {
+    const { url } = await serve(`${TLS}  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n`);
+    const { request } = await import('node:https');
+    const { readFileSync } = await import('node:fs');
+    const attempt = (ciphers?: string): Promise<string> => new Promise((resolve) => {
+      const req = request(`${url}/healthz`, { agent: false, ca: readFileSync(pki.caCert), servername: 'localhost', ...(ciphers ? { ciphers } : {}) }, (res) => {
+        resolve((res.socket as import('node:tls').TLSSocket).getCipher().name);
+        res.resume();
+      });
+      req.on('error', (e) => resolve(`error: ${e.message}`));
+      req.end();
+    });
+    expect(await attempt()).toBe('ECDHE-ECDSA-AES256-GCM-SHA384');
+    expect(await attempt('ECDHE-ECDSA-AES128-GCM-SHA256')).toMatch(/^error: /);
+  });
+});
+
 describe('client certificates (RequireAndVerifyClientCert)', () => {
   it('refuses a client without a certificate or with one from another CA; accepts the CA\'s client', async () => {
     const { url, metrics } = await serve(MTLS);
