@@ -2,13 +2,15 @@
  * The command line: a thin layer over the library (src/index.ts).
  *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [-q] [--since T] [--until T] [-f] FILE...
  *   stunnel-doctor rules check FILE...
- *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-]
+ *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-] [--web.config.file FILE]
+ *   stunnel-doctor web-config check FILE...
  * Exit codes: 0 no event of severity error or worse, 1 some, 2 a usage or input problem.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { parseRuleFile, formatProblem } from './index.js';
 import { readFile } from 'node:fs/promises';
 import { runScanCommand, ScanInputError, type ScanCommandOptions } from './scan-command.js';
+import type { WatchFlags } from './watch.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -94,9 +96,22 @@ export async function main(argv: string[]): Promise<number> {
     .option('--events-out <file>', 'write events as NDJSON to FILE (- for stdout)')
     .option('--rules <file>', 'extra rule file (repeatable)', collect, [])
     .option('--demo', 'replay the bundled real stunnel fixtures (the default with no --config and no --log)')
+    .option('--web.config.file <file>', 'TLS, client certificates and basic auth for the endpoint (Prometheus exporter-toolkit format)')
     .action(async (o) => {
       const { runWatch } = await import('./watch.js');
-      code = await runWatch(o);
+      const { 'web.config.file': webConfigFile, ...rest } = o as Record<string, unknown>;
+      code = await runWatch({ ...(rest as unknown as WatchFlags), ...(typeof webConfigFile === 'string' ? { webConfigFile } : {}) });
+    });
+
+  program
+    .command('web-config')
+    .description('the endpoint\'s web config file (--web.config.file)')
+    .command('check')
+    .description('validate web config files (and the certificate, key and CA files they name); problems with file and line')
+    .argument('<file...>')
+    .action(async (files: string[]) => {
+      const { checkWebConfigFiles } = await import('./http/web-config.js');
+      code = await checkWebConfigFiles(files, (s) => process.stdout.write(s), (s) => process.stderr.write(s));
     });
 
   try {

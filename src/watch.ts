@@ -13,6 +13,9 @@ import { HttpServer } from './http/server.js';
 import { startDemo, fixturesAvailable, type Demo } from './demo.js';
 import { RuleLoadError } from './rules/index.js';
 import { statusPage } from './http/status-page.js';
+import { HttpMetrics } from './http/http-metrics.js';
+import { reloadWebGuard, startWebGuard } from './http/web-guard.js';
+import { loadWebConfig, type WebConfig } from './http/web-config.js';
 
 export interface WatchFlags {
   config?: string;
@@ -23,6 +26,8 @@ export interface WatchFlags {
   eventsOut?: string;
   rules: string[];
   demo?: boolean;
+  /** --web.config.file: TLS, client certificates, basic auth (exporter-toolkit format); wins over webConfigFile. */
+  webConfigFile?: string;
 }
 
 async function resolveConfig(o: WatchFlags): Promise<DoctorConfig> {
@@ -57,6 +62,20 @@ export async function runWatch(o: WatchFlags): Promise<number> {
       return 2;
     }
     throw e;
+  }
+  // The web config is checked before anything starts: a bad one is refused with file:line, exit 2.
+  const webFile = o.webConfigFile ?? cfg.webConfigFile;
+  let webConfig: WebConfig | undefined;
+  if (webFile) {
+    try {
+      webConfig = await loadWebConfig(webFile);
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        process.stderr.write(`stunnel-doctor: invalid web config:\n${e.message}\n`);
+        return 2;
+      }
+      throw e;
+    }
   }
   let demo: Demo | null = null;
   if (o.demo || cfg.proxies.length === 0) {
@@ -97,13 +116,15 @@ export async function runWatch(o: WatchFlags): Promise<number> {
     throw e;
   }
 
+  const httpMetrics = new HttpMetrics(doctor.metrics.registry);
+  const web = webConfig ? startWebGuard(webConfig, httpMetrics, log) : undefined;
   const http = new HttpServer({
     hub: doctor.eventHub,
     metrics: async () => ({ contentType: doctor.metrics.contentType, body: await doctor.metrics.render() }),
     diagnose: (proxy) => (doctor.hasProxy(proxy) ? doctor.diagnose(proxy) : null),
     health: () => ({ ok: true, proxies: doctor.status().map((s) => ({ proxy: s.proxy, configOk: s.configOk, files: s.files })) }),
     extra: statusPage(doctor),
-  });
+  }, { ...(web ? { web } : {}), metrics: httpMetrics });
   const { host, port } = splitListen(cfg.listen);
   let url: string;
   try {
@@ -153,6 +174,7 @@ export async function runWatch(o: WatchFlags): Promise<number> {
         } catch (e) {
           log.error({ err: (e as Error).message }, 'reload refused: the running configuration and rules are kept');
         }
+        if (web && webFile) await reloadWebGuard(web, webFile, httpMetrics, log);
       });
     });
   });

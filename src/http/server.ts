@@ -4,10 +4,13 @@
  * a cap on SSE clients, short header/request timeouts, and slow SSE clients are dropped (never waited for).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { DoctorEvent, Kind } from '../events.js';
 import type { EventHub } from '../sinks/hub.js';
 import type { Diagnosis } from '../sinks/diagnose.js';
+import type { WebGuard } from './web-guard.js';
+import type { HttpMetrics } from './http-metrics.js';
 
 export interface HttpDeps {
   hub: EventHub;
@@ -23,9 +26,17 @@ export interface HttpOptions {
   /** Bytes buffered for one SSE client before it is dropped as too slow. */
   maxSseBacklog: number;
   heartbeatMs: number;
+  /** Open connections (TCP) at most; more are closed at once. */
+  maxConnections: number;
+  /** The web config (TLS, client certificates, headers, basic auth); absent: plain HTTP, open. */
+  web?: WebGuard;
+  /** Endpoint metrics (SSE clients, drops, refused requests). */
+  metrics?: HttpMetrics;
 }
 
-const DEFAULTS: HttpOptions = { maxSseClients: 64, maxSseBacklog: 1 << 20, heartbeatMs: 15_000 };
+const DEFAULTS: HttpOptions = { maxSseClients: 64, maxSseBacklog: 1 << 20, heartbeatMs: 15_000, maxConnections: 256 };
+/** Limits on every request: 8 KiB of headers (at most 64 of them), 5 s to send them, 10 s for the request. */
+const LIMITS = { requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192, connectionsCheckingInterval: 1_000 };
 
 export class HttpServer {
   readonly server: Server;
@@ -35,13 +46,23 @@ export class HttpServer {
 
   constructor(private readonly deps: HttpDeps, opts: Partial<HttpOptions> = {}) {
     this.opts = { ...DEFAULTS, ...opts };
-    this.server = createServer({ requestTimeout: 10_000, headersTimeout: 5_000, maxHeaderSize: 8192 }, (req, res) => {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((e: unknown) => {
         if (!res.headersSent) this.json(res, 500, { error: (e as Error).message });
         else res.destroy();
       });
-    });
+    };
+    const web = this.opts.web;
+    if (web?.tls) {
+      const https = createHttpsServer({ ...LIMITS, ...web.serverOptions() }, handler);
+      web.attach(https);
+      this.server = https;
+    } else {
+      this.server = createServer(LIMITS, handler);
+    }
     this.server.keepAliveTimeout = 5_000;
+    this.server.maxHeadersCount = 64;
+    this.server.maxConnections = this.opts.maxConnections;
   }
 
   async listen(host: string, port: number): Promise<string> {
@@ -54,7 +75,7 @@ export class HttpServer {
     });
     const a = this.server.address() as AddressInfo;
     const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-    return `http://${h}:${a.port}`;
+    return `${this.opts.web?.tls ? 'https' : 'http'}://${h}:${a.port}`;
   }
 
   async close(): Promise<void> {
@@ -71,6 +92,7 @@ export class HttpServer {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.opts.web && !(await this.opts.web.admit(req, res))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' });
       res.end();
@@ -102,6 +124,7 @@ export class HttpServer {
 
   private events(req: IncomingMessage, res: ServerResponse, url: URL): void {
     if (this.sse.size >= this.opts.maxSseClients) {
+      this.opts.metrics?.sseRefused.inc();
       res.writeHead(503, { 'retry-after': '10', 'content-type': 'text/plain' });
       res.end('too many event stream clients\n');
       return;
@@ -120,14 +143,17 @@ export class HttpServer {
     });
     res.write(': stunnel-doctor event stream\nretry: 2000\n\n');
     this.sse.add(res);
+    this.opts.metrics?.sseClients.set(this.sse.size);
     let lastSeq = this.deps.hub.seq;
     const send = (seq: number, e: DoctorEvent): void => {
-      if (seq <= lastSeq) return;
+      // A dropped client stays subscribed until its 'close' event: write nothing more, count it once.
+      if (seq <= lastSeq || res.destroyed) return;
       lastSeq = seq;
       if (!keep(e)) return;
       res.write(`id: ${seq}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
       if (res.writableLength > this.opts.maxSseBacklog) {
         this.sseDropped++;
+        this.opts.metrics?.sseDropped.inc();
         res.destroy();
       }
     };
@@ -145,6 +171,7 @@ export class HttpServer {
       clearInterval(beat);
       unsubscribe();
       this.sse.delete(res);
+      this.opts.metrics?.sseClients.set(this.sse.size);
     };
     res.on('close', done);
     res.on('error', done);
