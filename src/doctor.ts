@@ -66,7 +66,7 @@ interface Followed {
   offset: number;
   size: number;
   error: string | null;
-  lastCounts: { matched: number; unmatched: number; invalid: number; cut: number };
+  lastCounts: { matched: number; unmatched: number; invalid: number; cut: number; invalidUtf8: number };
   goneSince: number | null;
   fromGlob: boolean;
   /** The file and end offset of the last chunk processed (the next commit). */
@@ -220,7 +220,7 @@ export class Doctor {
     }
     const f: Followed = {
       key, proxy, role, path, source, offset: cp?.offset ?? 0, size: 0, error: null,
-      lastCounts: { matched: 0, unmatched: 0, invalid: 0, cut: 0 }, goneSince: null, fromGlob, lastFile: null,
+      lastCounts: { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 }, goneSince: null, fromGlob, lastFile: null,
       follower: undefined as unknown as FileFollower,
     };
     f.follower = new FileFollower({
@@ -268,6 +268,8 @@ export class Doctor {
     if (c.unmatched !== l.unmatched) this.metrics.lines(f.proxy, 'unmatched', c.unmatched - l.unmatched);
     if (c.invalid !== l.invalid) this.metrics.lines(f.proxy, 'invalid', c.invalid - l.invalid);
     if (c.cut !== l.cut) this.metrics.cutLines(f.proxy, c.cut - l.cut);
+    if (c.invalidUtf8 !== l.invalidUtf8) this.metrics.invalidUtf8Lines(f.proxy, c.invalidUtf8 - l.invalidUtf8);
+    l.invalidUtf8 = c.invalidUtf8;
     l.matched = c.matched;
     l.unmatched = c.unmatched;
     l.invalid = c.invalid;
@@ -287,6 +289,7 @@ export class Doctor {
         break;
       case 'error':
         f.error = n.reason ?? n.error ?? 'error';
+        this.metrics.fileError(f.proxy, n.reason ?? 'internal-error');
         this.log.warn({ proxy: f.proxy, path: f.path, reason: n.reason, error: n.error }, 'cannot read log');
         break;
       case 'recovered':
