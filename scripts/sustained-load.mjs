@@ -83,7 +83,7 @@ const watchArgs = ['dist/bin.js', 'watch', '--state-dir', stateDir, '--listen', 
 for (const f of files) watchArgs.push('--log', `${f.name}=${f.path}`);
 const errFile = join(work, 'sidecar.stderr');
 const errFd = openSync(errFile, 'w');
-const child = spawn(process.execPath, watchArgs, { cwd: ROOT, stdio: ['ignore', 'pipe', errFd], env: { ...process.env, LOG_LEVEL: 'warn' } });
+const child = spawn(process.execPath, [...(process.env.SIDECAR_NODE_ARGS ? process.env.SIDECAR_NODE_ARGS.split(" ") : []), ...watchArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', errFd], env: { ...process.env, LOG_LEVEL: 'info' } });
 let childExit = null;
 child.once('exit', (code, signal) => (childExit = { code, signal }));
 
@@ -221,7 +221,7 @@ function sample(phase) {
     eventsDelivered: delivered,
     delayP50ms: pct(windowDelays, 50),
     delayP99ms: pct(windowDelays, 99),
-    delayMaxms: windowDelays.length ? Math.max(...windowDelays) : null,
+    delayMaxms: windowDelays.length ? windowDelays.reduce((a, b) => (b > a ? b : a), 0) : null,
   };
   lastCpu = p.cpu;
   lastT = now;
@@ -252,7 +252,7 @@ log(`writing done: ${written} lines, ${(totalBytes / 1048576).toFixed(1)} MB; dr
 const drainStart = Date.now();
 let lastDelivered = -1;
 let stableSince = Date.now();
-while (Date.now() - drainStart < 180_000 && !childExit) {
+while (Date.now() - drainStart < 900_000 && !childExit) {
   await sleep(1000);
   if (delivered !== lastDelivered) {
     lastDelivered = delivered;
@@ -263,6 +263,23 @@ while (Date.now() - drainStart < 180_000 && !childExit) {
 const drainSeconds = (Date.now() - drainStart) / 1000;
 const final = sample('drained');
 const peak = proc(child.pid);
+// The sidecar's own counters (drops, cut lines, checkpoint failures) from its /metrics.
+let sidecarMetrics = {};
+try {
+  const url = /"url":"([^"]+)"/.exec(readFileSync(errFile, 'utf8'))?.[1];
+  if (url) {
+    const text = await (await fetch(`${url}/metrics`)).text();
+    for (const name of ['stunnel_doctor_events_dropped_total', 'stunnel_doctor_checkpoint_failures_total', 'stunnel_doctor_lines_cut_total',
+      'stunnel_doctor_state_dropped_total', 'stunnel_doctor_series_dropped_total', 'stunnel_doctor_file_errors_total', 'stunnel_doctor_lines_total']) {
+      let sum = 0;
+      for (const l of text.split('\n')) if (l.startsWith(name) && (l[name.length] === '{' || l[name.length] === ' ')) sum += Number(l.slice(l.lastIndexOf(' ') + 1));
+      sidecarMetrics[name] = sum;
+    }
+  }
+} catch (e) {
+  sidecarMetrics = { error: String(e) };
+}
+log(`sidecar metrics: ${JSON.stringify(sidecarMetrics)}`);
 child.kill('SIGTERM');
 await new Promise((r) => (childExit ? r() : child.once('exit', r)));
 await new Promise((r) => setTimeout(r, 500));
@@ -304,10 +321,11 @@ const result = {
     finalLagBytes: final.lagBytes,
     drainSeconds,
     exit: childExit,
+    metrics: sidecarMetrics,
   },
   delivery: {
     expected, delivered, unique: ids.size, duplicates, lost, unexpected, badLines,
-    delayP50ms: pct(allDelays, 50), delayP99ms: pct(allDelays, 99), delayMaxms: allDelays.length ? Math.max(...allDelays) : null,
+    delayP50ms: pct(allDelays, 50), delayP99ms: pct(allDelays, 99), delayMaxms: allDelays.length ? allDelays.reduce((a, b) => (b > a ? b : a), 0) : null,
     byKind: Object.fromEntries(kinds),
     lostExamples,
   },

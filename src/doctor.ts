@@ -152,13 +152,32 @@ export class Doctor {
     }
     this.hub.publish(e);
     const out = this.opts.eventsOut;
-    if (out) {
-      if (out.writableLength > 16 << 20) {
-        this.eventsOutBlocked++;
-        this.metrics.eventsDropped(1);
-      } else out.write(`${JSON.stringify(e)}\n`);
-    }
+    // Never dropped: the offset moves past these lines at the next commit. A slow reader of the NDJSON output
+    // pauses the reading instead (outReady), so what waits in memory is bounded by what one read delivers.
+    if (out) out.write(`${JSON.stringify(e)}\n`);
   }
+
+  /** Backpressure for the followers: a promise while the NDJSON output holds more than 16 MiB unwritten. */
+  private outReady(): Promise<void> | undefined {
+    const out = this.opts.eventsOut;
+    if (!out || this.closed || out.writableLength <= 16 << 20) return undefined;
+    this.eventsOutBlocked++;
+    this.outWait ??= new Promise<void>((resolve) => {
+      const done = () => {
+        out.off('drain', done);
+        out.off('close', done);
+        out.off('error', done);
+        this.outWait = null;
+        resolve();
+      };
+      out.on('drain', done);
+      out.on('close', done);
+      out.on('error', done);
+    });
+    return this.outWait;
+  }
+
+  private outWait: Promise<void> | null = null;
 
   private openConnections(): { proxy: string; service: string; count: number }[] {
     const out: { proxy: string; service: string; count: number }[] = [];
@@ -242,6 +261,7 @@ export class Doctor {
         this.dirty.add(f);
       },
       onNotice: (n) => this.onNotice(f, n),
+      ready: () => this.outReady(),
     });
     this.followed.set(key, f);
     // Reading starts on the next turn of the event loop: a subscriber attached right after
@@ -336,8 +356,10 @@ export class Doctor {
     const now = Date.now();
     const grace = (this.opts.proxyGraceSeconds ?? 300) * 1000;
     for (const f of this.followed.values()) {
-      f.source.correlator.sweep(now, this.opts.quietMs ?? 5000);
       const m = f.follower.metrics();
+      // Quiet connections are concluded only when the file is read to its end: while the sidecar is behind (a
+      // backlog, paused by a slow NDJSON reader), the end line may be waiting in the unread part.
+      if (m.deliveredOffset >= m.fileSize) f.source.correlator.sweep(performance.now(), this.opts.quietMs ?? 5000);
       f.size = m.fileSize;
       this.metrics.fileStats(f.proxy, m.committedOffset, Math.max(m.fileSize, m.committedOffset));
       if (f.fromGlob && f.goneSince !== null && now - f.goneSince > grace) void this.unfollow(f.key, true);
