@@ -7,17 +7,17 @@
  * event's concluding line to the event's arrival on the NDJSON stream). At the end it compares the delivered
  * events (deduplicated by id) with a one-shot scan of the same files: lost must be 0.
  *
- * The lines are SYNTHETIC (bench/generate.mjs, seeded): stunnel-shaped, not captured from a real stunnel.
+ * The lines are SYNTHETIC (bench/generate.mjs, seeded): stunnel-shaped, not captured from a real stunnel. Events go to
+ * `--events-out FILE`, read back by this script as the file grows.
  *
  *   node scripts/sustained-load.mjs [--duration 600] [--files 100] [--rate 50000] [--sample 5] [--debug 5]
  *                                   [--seeds 25] [--keep] [--out bench/results/sustained-<stamp>.json]
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir, cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { createInterface } from 'node:readline';
 import { generate } from '../bench/generate.mjs';
 
 const ROOT = dirname(dirname(fileURLToPath(import.meta.url)));
@@ -79,11 +79,14 @@ for (let i = 0; i < FILES; i++) {
   // Start each file at a different connection boundary-free point: the first line of its data set (a banner).
   files.push({ name, path, fd, ds, line: 0, bytes: 0, lines: 0, marks: [] /* [endOffset, wallMs] */ });
 }
-const watchArgs = ['dist/bin.js', 'watch', '--state-dir', stateDir, '--listen', '127.0.0.1:0', '--events-out', '-'];
+// Events go to a file (as a log shipper would read them), read back here as it grows.
+const ndjson = join(work, 'events.ndjson');
+writeFileSync(ndjson, '');
+const watchArgs = ['dist/bin.js', 'watch', '--state-dir', stateDir, '--listen', '127.0.0.1:0', '--events-out', ndjson];
 for (const f of files) watchArgs.push('--log', `${f.name}=${f.path}`);
 const errFile = join(work, 'sidecar.stderr');
 const errFd = openSync(errFile, 'w');
-const child = spawn(process.execPath, [...(process.env.SIDECAR_NODE_ARGS ? process.env.SIDECAR_NODE_ARGS.split(" ") : []), ...watchArgs], { cwd: ROOT, stdio: ['ignore', 'pipe', errFd], env: { ...process.env, LOG_LEVEL: 'info' } });
+const child = spawn(process.execPath, [...(process.env.SIDECAR_NODE_ARGS ? process.env.SIDECAR_NODE_ARGS.split(" ") : []), ...watchArgs], { cwd: ROOT, stdio: ['ignore', 'ignore', errFd], env: { ...process.env, LOG_LEVEL: 'info' } });
 let childExit = null;
 child.once('exit', (code, signal) => (childExit = { code, signal }));
 
@@ -94,8 +97,23 @@ let badLines = 0;
 let windowDelays = [];
 const allDelays = [];
 const kinds = new Map();
-const rl = createInterface({ input: child.stdout, crlfDelay: Infinity });
-rl.on('line', (line) => {
+const ndFd = openSync(ndjson, 'r');
+let ndPos = 0;
+let ndRest = '';
+const ndBuf = Buffer.alloc(8 << 20);
+function readEvents() {
+  for (;;) {
+    const n = readSync(ndFd, ndBuf, 0, ndBuf.length, ndPos);
+    if (n <= 0) return;
+    ndPos += n;
+    const text = ndRest + ndBuf.toString('utf8', 0, n);
+    const lines = text.split('\n');
+    ndRest = lines.pop();
+    for (const l of lines) if (l) onLine(l);
+  }
+}
+setInterval(readEvents, 250);
+function onLine(line) {
   let e;
   try {
     e = JSON.parse(line);
@@ -128,7 +146,7 @@ rl.on('line', (line) => {
       if (allDelays.length < 2_000_000) allDelays.push(d);
     }
   }
-});
+}
 
 // ------------------------------------------------------------------ writer
 let written = 0;
@@ -283,6 +301,8 @@ log(`sidecar metrics: ${JSON.stringify(sidecarMetrics)}`);
 child.kill('SIGTERM');
 await new Promise((r) => (childExit ? r() : child.once('exit', r)));
 await new Promise((r) => setTimeout(r, 500));
+readEvents();
+const sidecarStderrTail = readFileSync(errFile, 'utf8').split('\n').filter((l) => !l.includes('"level":30')).join('\n').slice(-4000);
 
 // ------------------------------------------------------------------ expected: one-shot scan of the same files
 log('one-shot scan of the written files for the expected events');
@@ -322,6 +342,7 @@ const result = {
     drainSeconds,
     exit: childExit,
     metrics: sidecarMetrics,
+    stderrTail: sidecarStderrTail,
   },
   delivery: {
     expected, delivered, unique: ids.size, duplicates, lost, unexpected, badLines,
