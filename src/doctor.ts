@@ -38,6 +38,8 @@ export interface DoctorOptions {
   maxOpenConnections?: number;
   /** NDJSON event output (a log shipper's input). */
   eventsOut?: Writable;
+  /** Reading pauses while the NDJSON output holds more than this many bytes unwritten (default 16 MiB). */
+  eventsOutMaxBuffered?: number;
   logger?: Logger;
   /** Verdict-bearing connections with no end line for this long are concluded (debug <= 4 logs). */
   quietMs?: number;
@@ -157,10 +159,10 @@ export class Doctor {
     if (out) out.write(`${JSON.stringify(e)}\n`);
   }
 
-  /** Backpressure for the followers: a promise while the NDJSON output holds more than 16 MiB unwritten. */
+  /** Backpressure for the followers: a promise while the NDJSON output holds more than its bound unwritten. */
   private outReady(): Promise<void> | undefined {
     const out = this.opts.eventsOut;
-    if (!out || this.closed || out.writableLength <= 16 << 20) return undefined;
+    if (!out || this.closed || out.writableLength <= (this.opts.eventsOutMaxBuffered ?? 16 << 20)) return undefined;
     this.eventsOutBlocked++;
     this.outWait ??= new Promise<void>((resolve) => {
       const done = () => {
