@@ -360,11 +360,11 @@ export class FileFollower {
     return true;
   }
 
-  /** Stops reading; after the call no callback fires. Closes files, then flushes the store. */
   /** Resolves when stop() is called (ends a backpressure wait). */
   private stopResolve: (() => void) | null = null;
   private readonly stopSignal = new Promise<void>((r) => (this.stopResolve = r));
 
+  /** Stops reading; after the call no callback fires. Closes files, then flushes the store. */
   stop(): Promise<void> {
     if (this.stopPromise) return this.stopPromise;
     this.stopped = true;
