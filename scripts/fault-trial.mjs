@@ -41,7 +41,8 @@ for (let i = 0; i < rounds; i++) {
   process.stderr.write(`\n[fault-trial] round ${i + 1}/${rounds} (seed ${seed})\n`);
   const r = await runTrial({ seed, kills, terms, globFiles, log: (s) => process.stderr.write(`[fault-trial]   ${s}\n`) });
   results.push({ seed, ...r });
-  process.stderr.write(`[fault-trial]   expected ${r.expected}, delivered ${r.delivered} (${r.unique} unique), lost ${r.lost}, unexpected ${r.unexpected}\n`);
+  process.stderr.write(`[fault-trial]   expected ${r.expected}, delivered ${r.delivered} (${r.unique} unique), lost ${r.lost}, unexpected ${r.unexpected}, mismatched ${r.mismatched}\n`);
+  for (const x of r.unexpectedExamples) process.stderr.write(`[fault-trial]   unexpected: ${x}\n`);
 }
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);
 const faultCount = results.reduce((a, r) => a + r.faults.length + (r.faults.some((f) => f.fault.startsWith('kill -9')) ? kills - 1 : 0)
@@ -52,7 +53,7 @@ const summary = {
   trial: 'fault-injection', date: new Date().toISOString(), minutes: +((Date.now() - started) / 60000).toFixed(1),
   params: { rounds, kills, terms, globFiles, seed0 },
   rounds: results.length, faultsInjected: faultCount, restarts: sum('restarts'),
-  expected: sum('expected'), delivered: sum('delivered'), unique: sum('unique'), lost: sum('lost'), unexpected: sum('unexpected'),
+  expected: sum('expected'), delivered: sum('delivered'), unique: sum('unique'), lost: sum('lost'), unexpected: sum('unexpected'), mismatched: sum('mismatched'),
   sigtermMidWrite: sum('sigtermMidWrite'),
   faults: Object.fromEntries(byFault), results,
 };
@@ -63,7 +64,7 @@ writeFileSync(out, `${JSON.stringify(summary, null, 2)}\n`);
 const lines = ['| fault | technique | rounds | last observation |', '|---|---|---:|---|'];
 for (const [f, v] of byFault) lines.push(`| ${f} | ${v.technique} | ${v.rounds} | ${v.last} |`);
 lines.push('', `rounds ${summary.rounds}, faults injected ${summary.faultsInjected}, sidecar restarts ${summary.restarts}, ${summary.minutes} min`);
-lines.push(`events expected (one-shot scan) ${summary.expected}, delivered ${summary.delivered} (${summary.unique} unique ids), lost ${summary.lost}, unexpected ${summary.unexpected}`);
+lines.push(`events expected (one-shot scan) ${summary.expected}, delivered ${summary.delivered} (${summary.unique} unique ids), lost ${summary.lost}, unexpected ${summary.unexpected}, mismatched kind/reason ${summary.mismatched}`);
 lines.push(`SIGTERM sent while a checkpoint temp file existed: ${summary.sigtermMidWrite}/${rounds * terms}`, '', `JSON: ${out}`);
 process.stdout.write(`${lines.join('\n')}\n`);
 process.exit(summary.lost === 0 ? 0 : 1);

@@ -47,6 +47,9 @@ export interface TrialResult {
   lost: number;
   lostExamples: string[];
   unexpected: number;
+  unexpectedExamples: string[];
+  /** Ids delivered and expected whose kind/reason differ. */
+  mismatched: number;
   badNdjsonLines: number;
   metrics: Record<string, number>;
   sigtermMidWrite: number;
@@ -102,10 +105,19 @@ class Sidecar {
   }
 }
 
-/** Cuts a buffer into `n` pieces at arbitrary byte positions (lines cut in the middle). */
+/**
+ * Cuts a buffer into about `n` pieces, each cut in the middle of a line: the first `accepted connection` line at or
+ * after a random position (a cut between a failure's verdict and its end line, followed by a pause of seconds,
+ * would be concluded by the sidecar's 5 s quiet period, as designed for logs without end lines, and differ from
+ * a one-shot scan).
+ */
 function pieces(buf: Buffer, n: number, rand: () => number): Buffer[] {
   const cuts = new Set<number>();
-  while (cuts.size < n - 1) cuts.add(1 + Math.floor(rand() * (buf.length - 1)));
+  for (let tries = 0; cuts.size < n - 1 && tries < n * 20; tries++) {
+    const r = 1 + Math.floor(rand() * (buf.length - 1));
+    const at = buf.indexOf('accepted connection from', r);
+    if (at > 0) cuts.add(at + 3 + Math.floor(rand() * 10));
+  }
   const at = [0, ...[...cuts].sort((a, b) => a - b), buf.length];
   return at.slice(1).map((e, i) => buf.subarray(at[i]!, e));
 }
@@ -415,13 +427,17 @@ export async function runTrial(o: TrialOptions): Promise<TrialResult> {
   const delivered = readFileSync(out, 'utf8').split('\n').filter(Boolean);
   let bad = 0;
   const ids = new Set<string>();
+  const what = new Map<string, string>();
   for (const l of delivered) {
     try {
-      ids.add((JSON.parse(l) as { id: string }).id);
+      const e = JSON.parse(l) as { id: string; kind: string; reason: string; proxy: string; connection: string | null; source: { offsets: number[] } };
+      ids.add(e.id);
+      what.set(e.id, `${e.proxy} ${e.kind}/${e.reason} conn ${e.connection} @${e.source.offsets.join(',')}`);
     } catch {
       bad++;
     }
   }
+  let mismatched = 0;
   let expected = 0;
   let lost = 0;
   const lostExamples: string[] = [];
@@ -430,6 +446,8 @@ export async function runTrial(o: TrialOptions): Promise<TrialResult> {
     for (const e of (await scanFiles([a.file], { proxy: a.proxy })).events) {
       expected++;
       expectedIds.add(e.id);
+      const got = what.get(e.id);
+      if (got && !got.startsWith(`${e.proxy} ${e.kind}/${e.reason} `)) mismatched++;
       if (!ids.has(e.id)) {
         lost++;
         if (lostExamples.length < 10) lostExamples.push(`${a.proxy} ${e.kind}/${e.reason} conn ${e.connection} @${e.source.offsets.join(',')}`);
@@ -437,11 +455,17 @@ export async function runTrial(o: TrialOptions): Promise<TrialResult> {
     }
   }
   let unexpected = 0;
-  for (const id of ids) if (!expectedIds.has(id)) unexpected++;
+  const unexpectedExamples: string[] = [];
+  for (const id of ids) {
+    if (expectedIds.has(id)) continue;
+    unexpected++;
+    if (unexpectedExamples.length < 10) unexpectedExamples.push(what.get(id)!);
+  }
   if (process.env.KEEP_TRIAL) say(`kept ${dir}`);
   else rmSync(dir, { recursive: true, force: true });
   return {
     faults, restarts: sc.starts - 1, expected, delivered: delivered.length - bad, unique: ids.size, lost, lostExamples, unexpected,
+    unexpectedExamples, mismatched,
     badNdjsonLines: bad, metrics, sigtermMidWrite: midWrite,
   };
 }
