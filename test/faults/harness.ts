@@ -112,12 +112,14 @@ class Sidecar {
  * a one-shot scan).
  */
 function pieces(buf: Buffer, n: number, rand: () => number): Buffer[] {
-  const cuts = new Set<number>();
-  for (let tries = 0; cuts.size < n - 1 && tries < n * 20; tries++) {
-    const r = 1 + Math.floor(rand() * (buf.length - 1));
-    const at = buf.indexOf('accepted connection from', r);
-    if (at > 0) cuts.add(at + 3 + Math.floor(rand() * 10));
+  const starts: number[] = [];
+  for (let i = buf.indexOf('accepted connection from'); i >= 0; i = buf.indexOf('accepted connection from', i + 1)) starts.push(i);
+  for (let i = starts.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [starts[i], starts[j]] = [starts[j]!, starts[i]!];
   }
+  // At most one cut per line: every piece but the first holds the end of a line (the sidecar moves on).
+  const cuts = new Set(starts.slice(0, n - 1).map((at) => at + 3 + Math.floor(rand() * 10)));
   const at = [0, ...[...cuts].sort((a, b) => a - b), buf.length];
   return at.slice(1).map((e, i) => buf.subarray(at[i]!, e));
 }
