@@ -43,6 +43,7 @@ for (let i = 0; i < rounds; i++) {
   results.push({ seed, ...r });
   process.stderr.write(`[fault-trial]   expected ${r.expected}, delivered ${r.delivered} (${r.unique} unique), lost ${r.lost}, unexpected ${r.unexpected}, mismatched ${r.mismatched}\n`);
   for (const x of r.unexpectedExamples) process.stderr.write(`[fault-trial]   unexpected: ${x}\n`);
+  for (const x of r.mismatchedExamples) process.stderr.write(`[fault-trial]   mismatched: ${x}\n`);
 }
 const sum = (k) => results.reduce((a, r) => a + r[k], 0);
 const faultCount = results.reduce((a, r) => a + r.faults.length + (r.faults.some((f) => f.fault.startsWith('kill -9')) ? kills - 1 : 0)

@@ -48,8 +48,9 @@ export interface TrialResult {
   lostExamples: string[];
   unexpected: number;
   unexpectedExamples: string[];
-  /** Ids delivered and expected whose kind/reason differ. */
+  /** Ids delivered and expected whose kind/reason differ (the last delivery of the id counts). */
   mismatched: number;
+  mismatchedExamples: string[];
   badNdjsonLines: number;
   metrics: Record<string, number>;
   sigtermMidWrite: number;
@@ -440,6 +441,7 @@ export async function runTrial(o: TrialOptions): Promise<TrialResult> {
     }
   }
   let mismatched = 0;
+  const mismatchedExamples: string[] = [];
   let expected = 0;
   let lost = 0;
   const lostExamples: string[] = [];
@@ -449,7 +451,10 @@ export async function runTrial(o: TrialOptions): Promise<TrialResult> {
       expected++;
       expectedIds.add(e.id);
       const got = what.get(e.id);
-      if (got && !got.startsWith(`${e.proxy} ${e.kind}/${e.reason} `)) mismatched++;
+      if (got && !got.startsWith(`${e.proxy} ${e.kind}/${e.reason} `)) {
+        mismatched++;
+        if (mismatchedExamples.length < 10) mismatchedExamples.push(`scan: ${e.proxy} ${e.kind}/${e.reason} conn ${e.connection} @${e.source.offsets.join(',')}; sidecar: ${got}`);
+      }
       if (!ids.has(e.id)) {
         lost++;
         if (lostExamples.length < 10) lostExamples.push(`${a.proxy} ${e.kind}/${e.reason} conn ${e.connection} @${e.source.offsets.join(',')}`);
@@ -467,7 +472,7 @@ export async function runTrial(o: TrialOptions): Promise<TrialResult> {
   else rmSync(dir, { recursive: true, force: true });
   return {
     faults, restarts: sc.starts - 1, expected, delivered: delivered.length - bad, unique: ids.size, lost, lostExamples, unexpected,
-    unexpectedExamples, mismatched,
+    unexpectedExamples, mismatched, mismatchedExamples,
     badNdjsonLines: bad, metrics, sigtermMidWrite: midWrite,
   };
 }
