@@ -5,8 +5,8 @@
  * a printed report). Not a test file.
  *
  * Accounting: every byte ever written to a followed path is also kept in an archive (a deleted or replaced file
- * keeps its content there), and the expected events are a one-shot `scanFiles` of each archived content with the
- * proxy's name (event ids depend only on proxy, content and offset). Delivered events are the NDJSON lines of
+ * keeps its content there), and the expected events are a one-shot `scanFiles` of each proxy's archived files in
+ * order, as one continuing log, with the proxy's name (event ids depend only on proxy, content and offset). Delivered events are the NDJSON lines of
  * `--events-out` over every restart, deduplicated by id. Lost = expected ids never delivered.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -446,8 +446,13 @@ export async function runTrial(o: TrialOptions): Promise<TrialResult> {
   let lost = 0;
   const lostExamples: string[] = [];
   const expectedIds = new Set<string>();
-  for (const a of archived) {
-    for (const e of (await scanFiles([a.file], { proxy: a.proxy })).events) {
+  // The successive files of one path are one continuing log (a file replaced mid-run continues the run), as the
+  // sidecar reads them and as `scan` reads `proxy.log.1 proxy.log`.
+  const byProxy = new Map<string, string[]>();
+  for (const a of archived) byProxy.set(a.proxy, [...(byProxy.get(a.proxy) ?? []), a.file]);
+  for (const [proxy, files] of byProxy) {
+    const a = { proxy };
+    for (const e of (await scanFiles(files, { proxy })).events) {
       expected++;
       expectedIds.add(e.id);
       const got = what.get(e.id);
