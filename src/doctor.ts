@@ -39,6 +39,8 @@ export interface DoctorOptions {
   maxOpenConnections?: number;
   /** NDJSON event output (a log shipper's input). */
   eventsOut?: Writable;
+  /** Reading pauses while the NDJSON output holds more than this many bytes unwritten (default 16 MiB). */
+  eventsOutMaxBuffered?: number;
   logger?: Logger;
   /** Verdict-bearing connections with no end line for this long are concluded (debug <= 4 logs). */
   quietMs?: number;
@@ -67,7 +69,7 @@ interface Followed {
   offset: number;
   size: number;
   error: string | null;
-  lastCounts: { matched: number; unmatched: number; invalid: number; cut: number };
+  lastCounts: { matched: number; unmatched: number; invalid: number; cut: number; invalidUtf8: number };
   goneSince: number | null;
   fromGlob: boolean;
   /** The file and end offset of the last chunk processed (the next commit). */
@@ -156,13 +158,32 @@ export class Doctor {
     }
     this.hub.publish(e);
     const out = this.opts.eventsOut;
-    if (out) {
-      if (out.writableLength > 16 << 20) {
-        this.eventsOutBlocked++;
-        this.metrics.eventsDropped(1);
-      } else out.write(`${JSON.stringify(e)}\n`);
-    }
+    // Never dropped: the offset moves past these lines at the next commit. A slow reader of the NDJSON output
+    // pauses the reading instead (outReady), so what waits in memory is bounded by what one read delivers.
+    if (out) out.write(`${JSON.stringify(e)}\n`);
   }
+
+  /** Backpressure for the followers: a promise while the NDJSON output holds more than its bound unwritten. */
+  private outReady(): Promise<void> | undefined {
+    const out = this.opts.eventsOut;
+    if (!out || this.closed || out.writableLength <= (this.opts.eventsOutMaxBuffered ?? 16 << 20)) return undefined;
+    this.eventsOutBlocked++;
+    this.outWait ??= new Promise<void>((resolve) => {
+      const done = () => {
+        out.off('drain', done);
+        out.off('close', done);
+        out.off('error', done);
+        this.outWait = null;
+        resolve();
+      };
+      out.on('drain', done);
+      out.on('close', done);
+      out.on('error', done);
+    });
+    return this.outWait;
+  }
+
+  private outWait: Promise<void> | null = null;
 
   private openConnections(): { proxy: string; service: string; count: number }[] {
     const out: { proxy: string; service: string; count: number }[] = [];
@@ -228,7 +249,7 @@ export class Doctor {
     }
     const f: Followed = {
       key, proxy, role, path, source, offset: cp?.offset ?? 0, size: 0, error: null,
-      lastCounts: { matched: 0, unmatched: 0, invalid: 0, cut: 0 }, goneSince: null, fromGlob, lastFile: null,
+      lastCounts: { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 }, goneSince: null, fromGlob, lastFile: null,
       follower: undefined as unknown as FileFollower,
     };
     f.follower = new FileFollower({
@@ -250,6 +271,7 @@ export class Doctor {
         this.dirty.add(f);
       },
       onNotice: (n) => this.onNotice(f, n),
+      ready: () => this.outReady(),
     });
     this.followed.set(key, f);
     // Reading starts on the next turn of the event loop: a subscriber attached right after
@@ -276,6 +298,8 @@ export class Doctor {
     if (c.unmatched !== l.unmatched) this.metrics.lines(f.proxy, 'unmatched', c.unmatched - l.unmatched);
     if (c.invalid !== l.invalid) this.metrics.lines(f.proxy, 'invalid', c.invalid - l.invalid);
     if (c.cut !== l.cut) this.metrics.cutLines(f.proxy, c.cut - l.cut);
+    if (c.invalidUtf8 !== l.invalidUtf8) this.metrics.invalidUtf8Lines(f.proxy, c.invalidUtf8 - l.invalidUtf8);
+    l.invalidUtf8 = c.invalidUtf8;
     l.matched = c.matched;
     l.unmatched = c.unmatched;
     l.invalid = c.invalid;
@@ -295,6 +319,7 @@ export class Doctor {
         break;
       case 'error':
         f.error = n.reason ?? n.error ?? 'error';
+        this.metrics.fileError(f.proxy, n.reason ?? 'internal-error');
         this.log.warn({ proxy: f.proxy, path: f.path, reason: n.reason, error: n.error }, 'cannot read log');
         break;
       case 'recovered':
@@ -347,8 +372,10 @@ export class Doctor {
     const now = Date.now();
     const grace = (this.opts.proxyGraceSeconds ?? 300) * 1000;
     for (const f of this.followed.values()) {
-      f.source.correlator.sweep(now, this.opts.quietMs ?? 5000);
       const m = f.follower.metrics();
+      // Quiet connections are concluded only when the file is read to its end: while the sidecar is behind (a
+      // backlog, paused by a slow NDJSON reader), the end line may be waiting in the unread part.
+      if (m.deliveredOffset >= m.fileSize) f.source.correlator.sweep(performance.now(), this.opts.quietMs ?? 5000);
       f.size = m.fileSize;
       this.metrics.fileStats(f.proxy, m.committedOffset, Math.max(m.fileSize, m.committedOffset));
       if (f.fromGlob && f.goneSince !== null && now - f.goneSince > grace) void this.unfollow(f.key, true);

@@ -272,6 +272,8 @@ describe('removeProxy', () => {
       m.onEvent(configFailed(p, 'reload'));
       m.lines(p, 'matched', 5);
       m.cutLines(p);
+      m.invalidUtf8Lines(p);
+      m.fileError(p, 'permission-denied');
       m.fileStats(p, 1, 2);
       m.rotation(p, 'truncate');
       m.stateDropped(p, 'run_end', 1);

@@ -60,7 +60,8 @@ interface Conn extends Fields {
   firstTime: number;
   lastTime: number;
   counted: boolean;
-  /** Wall-clock ms when a verdict was set: a connection that never ends is concluded by sweep(). */
+  /** Monotonic ms (performance.now) when a verdict was set: a connection that never ends is concluded by
+   *  sweep(). Not the wall clock: a clock step (NTP, a VM resumed) must not conclude open connections. */
   verdictAt: number;
 }
 
@@ -266,7 +267,7 @@ export class SourceCorrelator {
       if (r.event && (!c.verdict || r.event.priority > c.verdict.priority)) {
         if (!c.verdict) this.waiting++;
         c.verdict = { rule: r, kind: r.event.kind, reason: r.event.reason, priority: r.event.priority, groups: m.groups };
-        c.verdictAt = Date.now();
+        c.verdictAt = performance.now();
       }
       return;
     }
@@ -411,7 +412,7 @@ export class SourceCorrelator {
     throw new Error('rule set has no config-successful rule');
   }
 
-  /** Emits verdict-bearing connections that got no end line for `quietMs` of wall time (debug <= 4 logs). */
+  /** Emits verdict-bearing connections that got no end line for `quietMs` (monotonic, from performance.now()). */
   sweep(now: number, quietMs: number): void {
     if (this.waiting <= 0) return;
     for (const c of [...this.conns.values()]) {
@@ -485,14 +486,12 @@ export class SourceCorrelator {
     this.run = { ...s.run, attempt: a && { ...a, verdict: rv(a.verdict) } };
     this.conns.clear();
     this.waiting = 0;
-    // Quiet time (sweep) counts from now: the time the sidecar was down is not time the log was quiet.
-    const now = Date.now();
+    // Quiet time (sweep) counts from now: the time the sidecar was down is not time the log was quiet, and
+    // verdictAt was another process's monotonic clock.
+    const now = performance.now();
     for (const c of s.conns) {
-      const conn: Conn = { ...c, verdict: rv(c.verdict) };
-      if (conn.verdict) {
-        this.waiting++;
-        conn.verdictAt = now;
-      }
+      const conn: Conn = { ...c, verdict: rv(c.verdict), verdictAt: now };
+      if (conn.verdict) this.waiting++;
       this.conns.set(c.id, conn);
     }
   }

@@ -50,7 +50,8 @@ export class EventHub {
     this.seqNo++;
     const item = { seq: this.seqNo, event: e };
     this.recent.push(item);
-    if (this.recent.length > this.opts.window) this.recent.splice(0, this.recent.length - this.opts.window);
+    // Trimmed in batches (one splice per `window` events, not one per event): reads look at the last `window`.
+    if (this.recent.length >= 2 * this.opts.window) this.recent.splice(0, this.recent.length - this.opts.window);
     for (const s of this.subs) {
       if (s.queue.length - s.head >= this.opts.maxQueue) {
         s.head++;
@@ -67,9 +68,10 @@ export class EventHub {
 
   /** Events after `seq` still in the window (null when `seq` fell out of it); a negative seq: the whole window. */
   since(seq: number): Queued[] | null {
-    const first = this.recent[0];
+    const from = Math.max(0, this.recent.length - this.opts.window);
+    const first = this.recent[from];
     if (first && seq >= 0 && seq < first.seq - 1) return null;
-    return this.recent.filter((r) => r.seq > seq);
+    return this.recent.slice(from).filter((r) => r.seq > seq);
   }
 
   subscribe(next: (e: DoctorEvent, seq: number) => void): () => void {

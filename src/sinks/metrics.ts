@@ -76,6 +76,14 @@ export const METRICS = {
     name: 'stunnel_doctor_lines_cut_total', type: 'counter', labels: ['proxy'],
     help: 'Log lines longer than the line bound, cut before matching.',
   },
+  linesInvalidUtf8: {
+    name: 'stunnel_doctor_lines_invalid_utf8_total', type: 'counter', labels: ['proxy'],
+    help: 'Log lines holding bytes that are not valid UTF-8 (decoded with replacement characters).',
+  },
+  fileErrors: {
+    name: 'stunnel_doctor_file_errors_total', type: 'counter', labels: ['proxy', 'reason'],
+    help: 'Problems reading a followed file, counted when each starts (permission-denied, not-a-file, open-error, read-error, consumer-error, internal-error); retried.',
+  },
   readOffset: {
     name: 'stunnel_doctor_read_offset_bytes', type: 'gauge', labels: ['proxy'],
     help: 'Byte offset up to which the sidecar has processed the log file.',
@@ -224,8 +232,10 @@ export class DoctorMetrics {
   private readonly emptyStatic: Labels;
   /** Current stunnel_proxy_info labels per proxy. */
   private readonly info = new Map<string, Labels>();
-  /** proxy → services whose series were pre-created. */
+  /** proxy → services whose series were pre-created (at most `cap` names in all: a flood of names is bounded). */
   private readonly knownServices = new Map<string, Set<string>>();
+  private knownServiceCount = 0;
+  private readonly cap: number;
   private readonly now: () => number;
 
   constructor(opts: DoctorMetricsOptions = {}) {
@@ -233,6 +243,7 @@ export class DoctorMetrics {
     this.now = opts.now ?? Date.now;
     const cap = opts.maxSeriesPerMetric ?? 10_000;
     if (!(cap >= 1)) throw new RangeError(`maxSeriesPerMetric must be at least 1, got ${cap}`);
+    this.cap = cap;
     this.staticNames = [...(opts.staticLabelNames ?? [])];
     for (const n of this.staticNames) {
       if (!LABEL_NAME.test(n) || n.startsWith('__') || RESERVED_LABEL_NAMES.has(n)) {
@@ -372,7 +383,10 @@ export class DoctorMetrics {
     let set = this.knownServices.get(proxy);
     if (!set) this.knownServices.set(proxy, (set = new Set()));
     if (set.has(service)) return;
+    // Beyond the cap no series could be created anyway: do not remember more names.
+    if (this.knownServiceCount >= this.cap) return;
     set.add(service);
+    this.knownServiceCount++;
     this.fam('connectionsAccepted').add(this.proxyLabels(proxy, { service }), 0, true);
     for (const outcome of OUTCOMES) {
       this.fam('connectionsFinished').add(this.proxyLabels(proxy, { service, outcome }), 0, true);
@@ -385,6 +399,14 @@ export class DoctorMetrics {
 
   lines(proxy: string, result: LineResult, n = 1): void {
     this.fam('lines').add(this.proxyLabels(proxy, { result }), n);
+  }
+
+  invalidUtf8Lines(proxy: string, n = 1): void {
+    this.fam('linesInvalidUtf8').add(this.proxyLabels(proxy), n);
+  }
+
+  fileError(proxy: string, reason: string): void {
+    this.fam('fileErrors').add(this.proxyLabels(proxy, { reason }), 1);
   }
 
   cutLines(proxy: string, n = 1): void {
@@ -459,6 +481,7 @@ export class DoctorMetrics {
     }
     this.staticValues.delete(proxy);
     this.info.delete(proxy);
+    this.knownServiceCount -= this.knownServices.get(proxy)?.size ?? 0;
     this.knownServices.delete(proxy);
     this.lastFileStats.delete(proxy);
   }

@@ -175,6 +175,11 @@ export interface FollowerOptions {
   sourceFactory?: ByteSourceFactory;
   /** The fs.watch hub (default: a process-wide one). */
   watchHub?: DirWatchHub;
+  /**
+   * Backpressure: awaited before each check-and-read when it returns a promise (e.g. the consumer's output is
+   * congested). Reading resumes when it resolves; stop() does not wait for it.
+   */
+  ready?: () => Promise<void> | undefined;
 }
 
 interface Opened {
@@ -365,10 +370,15 @@ export class FileFollower {
     return true;
   }
 
+  /** Resolves when stop() is called (ends a backpressure wait). */
+  private stopResolve: (() => void) | null = null;
+  private readonly stopSignal = new Promise<void>((r) => (this.stopResolve = r));
+
   /** Stops reading; after the call no callback fires. Closes files, then flushes the store. */
   stop(): Promise<void> {
     if (this.stopPromise) return this.stopPromise;
     this.stopped = true;
+    this.stopResolve?.();
     this.state = 'stopped';
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -436,7 +446,10 @@ export class FileFollower {
     if (this.stopped || this.checkQueued) return;
     this.checkQueued = true;
     void this.exclusive(async () => {
+      const wait = this.opts.ready?.();
+      if (wait) await Promise.race([wait, this.stopSignal]);
       this.checkQueued = false;
+      if (this.stopped) return;
       await this.checkOnce();
     });
   };
