@@ -1,6 +1,6 @@
 /**
  * The command line: a thin layer over the library (src/index.ts).
- *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] FILE...
+ *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [--stunnel-conf FILE] FILE...
  *   stunnel-doctor rules check FILE...
  *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-]
  * Exit codes: 0 no event of severity error or worse, 1 some, 2 a usage or input problem.
@@ -14,7 +14,7 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 class InputError extends Error {}
 
-async function runScan(files: string[], o: { json?: boolean; rules: string[]; proxy?: string; quiet?: boolean; color?: boolean }): Promise<number> {
+async function runScan(files: string[], o: { json?: boolean; rules: string[]; proxy?: string; quiet?: boolean; color?: boolean; stunnelConf?: string }): Promise<number> {
   const color = o.color !== false && process.stdout.isTTY === true && !process.env.NO_COLOR;
   let failures = 0;
   const out: string[] = [];
@@ -30,6 +30,7 @@ async function runScan(files: string[], o: { json?: boolean; rules: string[]; pr
     result = await scanFiles(files, {
       rules: o.rules,
       ...(o.proxy ? { proxy: o.proxy } : {}),
+      ...(o.stunnelConf ? { stunnelConf: o.stunnelConf } : {}),
       collect: false,
       onEvent(e: DoctorEvent) {
         if (severityAtLeast(e.severity, 'error')) failures++;
@@ -92,6 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'NDJSON events on stdout')
     .option('--rules <file>', 'extra rule file (repeatable); overrides default rules by id', collect, [])
     .option('--proxy <name>', 'proxy name for all files (default: from each file name)')
+    .option('--stunnel-conf <path>', 'the stunnel.conf the logs were written with: config-aware hints and warnings')
     .option('-q, --quiet', 'print only the summary')
     .addOption(new Option('--no-color', 'no colours'))
     .action(async (files: string[], o) => {

@@ -16,12 +16,15 @@ const proxySchema = z
     glob: z.string().min(1).optional(),
     stderr: z.string().min(1).optional(),
     labels: z.record(labelName, z.string().max(128)).optional(),
+    /** The proxy's stunnel configuration file (config-aware diagnosis). */
+    stunnelConfig: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
     if (!p.log === !p.glob) ctx.addIssue({ code: 'custom', message: 'give exactly one of "log" (one file) or "glob" (many)' });
     if (p.log && !p.name) ctx.addIssue({ code: 'custom', path: ['name'], message: '"name" is required with "log"' });
     if (p.glob && p.stderr) ctx.addIssue({ code: 'custom', path: ['stderr'], message: '"stderr" goes with one "log", not a glob' });
+    if (p.glob && p.stunnelConfig) ctx.addIssue({ code: 'custom', path: ['stunnelConfig'], message: '"stunnelConfig" goes with one "log", not a glob' });
   });
 
 export const configSchema = z

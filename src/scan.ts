@@ -12,6 +12,7 @@ import { Pipeline, type LineCounts, type PipelineOptions } from './pipeline.js';
 import { loadRuleSet } from './rules/index.js';
 import type { RuleSet } from './rules/compile.js';
 import type { CorrelatorSink } from './correlate/correlator.js';
+import { StunnelConfAwareness } from './stunnel-conf/enrich.js';
 
 export interface ScanOptions extends PipelineOptions {
   /** Proxy name for every file; by default each file's name without `.log` and rotation suffixes. */
@@ -26,6 +27,8 @@ export interface ScanOptions extends PipelineOptions {
   /** Called with bytes read so far, for progress display. */
   onProgress?: (file: string, bytes: number) => void;
   maxLineBytes?: number;
+  /** The stunnel configuration of every proxy of the scan: events are enriched with it (config-aware diagnosis). */
+  stunnelConf?: string;
 }
 
 export interface ScanStats {
@@ -54,11 +57,13 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
   const events: DoctorEvent[] = [];
   const collect = opts.collect !== false;
   const dropped: Record<string, number> = {};
+  const deliver = (e: DoctorEvent): void => {
+    if (collect) events.push(e);
+    opts.onEvent?.(e);
+  };
+  const conf = new StunnelConfAwareness();
   const sink: CorrelatorSink = {
-    event(e) {
-      if (collect) events.push(e);
-      opts.onEvent?.(e);
-    },
+    event: (e) => conf.process(e, deliver),
     accepted() {},
     dropped(_p, what, n) {
       dropped[what] = (dropped[what] ?? 0) + n;
@@ -74,6 +79,7 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
     const label = file === '-' ? '<stdin>' : file;
     // Files of one proxy continue one another (a rotated `.1` then the current log).
     const src = pipeline.source(proxy, { proxy, file: label });
+    if (opts.stunnelConf && !used.has(proxy) && conf.setPath(proxy, opts.stunnelConf)) conf.load(proxy).forEach(deliver);
     used.add(proxy);
     const stream: Readable = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
     await readInto(stream, (chunk, fp) => pipeline.push(src, chunk, fp), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,

@@ -32,7 +32,7 @@ export function findService(s: StunnelSettings, name: string | null): ServiceSet
   return s.services.find((x) => x.name === name);
 }
 
-const list = (xs: Setting<string>[], opt: string): string[] => xs.map((x) => `${opt} = ${x.value} (${where(x)})`);
+const list = (xs: Setting<string>[], opt: string): string[] => xs.map((x) => `${opt} at ${where(x)}`);
 
 /**
  * The event with what the configuration adds; the same object when there is nothing to add. Never
@@ -62,7 +62,7 @@ function enrichCert(e: CertVerifyFailedEvent, s: StunnelSettings): DoctorEvent {
     }
     const how = [...list(svc.checkHost, 'checkHost'), ...list(svc.checkIP, 'checkIP'), ...list(svc.checkEmail, 'checkEmail')];
     const quoted = names.map((n) => `"${n}"`).join(' or ');
-    return { ...e, expectedNames: names, hint: `${e.hint} Expected: ${quoted} (${how.join('; ')}).` };
+    return { ...e, expectedNames: names, hint: `${e.hint} [${svc.name}] expects ${quoted} (${how.join(', ')}).` };
   }
   if (e.reason === 'unknown_issuer' || e.reason === 'self_signed') {
     const trust = [
