@@ -163,7 +163,7 @@ export function confWarnings(s: StunnelSettings, ctx: WarningContext): ConfigWar
   if (s.problems.length > MAX_PROBLEM_EVENTS) {
     out[out.length - 1]!.detail.push(`... and ${s.problems.length - MAX_PROBLEM_EVENTS} more problems`);
   }
-  const low = logLevelWarning(s);
+  const low = s.files.length > 0 ? logLevelWarning(s) : null;
   if (low) {
     out.push({
       ...base(out.length),

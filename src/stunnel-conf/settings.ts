@@ -65,6 +65,8 @@ export interface GlobalSettings {
 
 export interface StunnelSettings {
   path: string;
+  /** The files read (none when the configuration itself could not be read). */
+  files: string[];
   digest: string;
   global: GlobalSettings;
   services: ServiceSettings[];
@@ -167,7 +169,13 @@ export function settingsOf(conf: StunnelConf): StunnelSettings {
   for (const s of conf.services) validate(r, s.options, true);
   const quiet = new Reader([]);
   const services = conf.services.map((s) => service(s, g, quiet));
-  return { path: conf.path, digest: conf.digest, global, services, problems };
+  // In reading order: by file (as first read), then line.
+  const order = (f: string) => {
+    const i = conf.files.indexOf(f);
+    return i < 0 ? conf.files.length : i;
+  };
+  problems.sort((a, b) => order(a.file) - order(b.file) || (a.line ?? 0) - (b.line ?? 0));
+  return { path: conf.path, files: conf.files, digest: conf.digest, global, services, problems };
 }
 
 /** Reports the values of the service-level options we use that stunnel would refuse. */
