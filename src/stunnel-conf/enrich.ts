@@ -136,45 +136,28 @@ export function confWarnings(s: StunnelSettings, ctx: WarningContext): ConfigWar
   const out: ConfigWarningEvent[] = [];
   const fp = `${CONF_RULE}\0${s.path}\0${s.digest}\0${ctx.trigger?.id ?? 'load'}`;
   const time = ctx.trigger?.time ?? null;
-  const base = (n: number) => ({
-    id: eventId(ctx.proxy, fp, n),
-    kind: 'config_warning' as const,
-    proxy: ctx.proxy,
-    connection: null,
-    time,
-    source: { file: s.path, offsets: [] as number[] },
-    rule: CONF_RULE,
+  // The field order of the correlator's events.
+  const warning = (
+    reason: ConfigWarningEvent['reason'], severity: ConfigWarningEvent['severity'], service: string | null,
+    detail: string[], hint: string, configFile: string | null, configLine: number | null,
+  ): ConfigWarningEvent => ({
+    id: eventId(ctx.proxy, fp, out.length), kind: 'config_warning', reason, severity, proxy: ctx.proxy, service,
+    connection: null, time, detail, source: { file: s.path, offsets: [] }, hint, rule: CONF_RULE, configFile, configLine,
   });
   for (const p of s.problems.slice(0, MAX_PROBLEM_EVENTS)) {
     const at = p.line === null ? p.file : `${p.file}:${p.line}`;
-    out.push({
-      ...base(out.length),
-      reason: 'stunnel_conf_unreadable',
-      severity: 'warning',
-      service: null,
-      detail: [`${at}: ${p.message}`],
-      hint: p.line === null
-        ? `stunnel-doctor cannot read the stunnel configuration ${p.file} (${p.message}): check the path given as stunnelConfig/--stunnel-conf and that this process may read it. Diagnosis goes on without it.`
-        : `${at}: ${p.message}. stunnel refuses this at its next start or reload; fix the line. Config-aware hints may be incomplete until then.`,
-      configFile: p.file,
-      configLine: p.line,
-    });
+    out.push(warning('stunnel_conf_unreadable', 'warning', null, [`${at}: ${p.message}`], p.line === null
+      ? `stunnel-doctor cannot read the stunnel configuration ${p.file} (${p.message}): check the path given as stunnelConfig/--stunnel-conf and that this process may read it. Diagnosis goes on without it.`
+      : `${at}: ${p.message}. stunnel refuses this at its next start or reload; fix the line. Config-aware hints may be incomplete until then.`,
+    p.file, p.line));
   }
   if (s.problems.length > MAX_PROBLEM_EVENTS) {
     out[out.length - 1]!.detail.push(`... and ${s.problems.length - MAX_PROBLEM_EVENTS} more problems`);
   }
   const low = s.files.length > 0 ? logLevelWarning(s) : null;
   if (low) {
-    out.push({
-      ...base(out.length),
-      reason: 'log_level_too_low',
-      severity: low.level < LEVEL_FOR_CONNECTIONS ? 'warning' : 'info',
-      service: low.service,
-      detail: low.detail,
-      hint: low.hint,
-      configFile: low.setting.file,
-      configLine: low.setting.line,
-    });
+    out.push(warning('log_level_too_low', low.level < LEVEL_FOR_CONNECTIONS ? 'warning' : 'info', low.service, low.detail,
+      low.hint, low.setting.file, low.setting.line));
   }
   return out;
 }
