@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readStunnelConf } from '../src/stunnel-conf/parse.js';
 import { settingsOf, parseLogLevel } from '../src/stunnel-conf/settings.js';
-import { confWarnings, CONF_RULE } from '../src/stunnel-conf/enrich.js';
+import { confWarnings, CONF_RULE, StunnelConfAwareness, loadStunnelSettings } from '../src/stunnel-conf/enrich.js';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
 import { createDoctor, type Doctor } from '../src/doctor.js';
 import { parseConfig, ConfigError } from '../src/config.js';
@@ -277,6 +277,38 @@ describe('config-aware diagnosis on the real fixtures', () => {
         expect(new Set(events.map((e) => e.id)).size).toBe(events.length);
       }
     }
+  });
+});
+
+describe('warnings once per load', () => {
+  it('our load warns; stunnel\'s next load of the same content does not warn again, a later one does', async () => {
+    const { events } = await scanFiles([FIX('restart-append/d5.log')], { proxy: 'ra' });
+    const starts = events.filter((e) => e.kind === 'proxy_started');
+    expect(starts).toHaveLength(2);
+    let reads = 0;
+    const dir = tmp();
+    const conf = join(dir, 'stunnel.conf');
+    copyFileSync(FIX('restart-append/stunnel.conf'), conf);
+    const a = new StunnelConfAwareness((p) => {
+      reads++;
+      return loadStunnelSettings(p);
+    });
+    const out: DoctorEvent[] = [];
+    const push = (e: DoctorEvent) => out.push(e);
+    a.setPath('ra', conf);
+    expect(a.load('ra').map((e) => e.reason)).toEqual(['log_level_too_low']); // the sidecar's start
+    expect(a.load('ra')).toEqual([]); // SIGHUP, nothing changed
+    a.process(starts[0]!, push); // the backlog's first run: the same content, just warned about
+    a.process(starts[1]!, push); // a restart: stunnel loaded it again
+    expect(out.map((e) => `${e.kind}/${e.reason}`)).toEqual(['proxy_started/ok', 'proxy_started/ok', 'config_warning/log_level_too_low']);
+    expect(out[2]!.time).toBe(starts[1]!.time);
+    expect(reads).toBe(4);
+    writeFileSync(conf, readFileSync(conf, 'utf8').replace('debug = 5', 'debug = 6'));
+    expect(a.load('ra')).toEqual([]); // changed, and now nothing to warn about
+    writeFileSync(conf, `${readFileSync(conf, 'utf8')}[broken\n`);
+    expect(a.load('ra').map((e) => e.kind === 'config_warning' && `${e.reason}:${e.configLine}`)).toEqual([
+      `stunnel_conf_unreadable:${readFileSync(conf, 'utf8').split('\n').length - 1}`,
+    ]);
   });
 });
 

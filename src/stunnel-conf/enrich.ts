@@ -255,9 +255,9 @@ export class StunnelConfAwareness {
     const p = this.byProxy.get(proxy);
     if (!p) return [];
     p.settings = this.read(p.path);
-    p.ours = true;
     if (!always && p.warned === p.settings.digest) return [];
     p.warned = p.settings.digest;
+    p.ours = true;
     return confWarnings(p.settings, { proxy });
   }
 
