@@ -106,7 +106,7 @@ export async function loadConfig(file: string): Promise<DoctorConfig> {
 }
 
 /** `NAME=PATH` flags → proxies. */
-export function proxiesFromFlags(logs: readonly string[], stderr: readonly string[]): ProxyConfig[] {
+export function proxiesFromFlags(logs: readonly string[], stderr: readonly string[], stunnelConfs: readonly string[] = []): ProxyConfig[] {
   const problems: string[] = [];
   const out = new Map<string, ProxyConfig>();
   const split = (flag: string, v: string): [string, string] | null => {
@@ -129,6 +129,13 @@ export function proxiesFromFlags(logs: readonly string[], stderr: readonly strin
     const proxy = out.get(p[0]);
     if (!proxy || !proxy.log) problems.push(`--stderr ${v}: no --log ${p[0]}=PATH to attach it to`);
     else proxy.stderr = p[1];
+  }
+  for (const v of stunnelConfs) {
+    const p = split('--stunnel-conf', v);
+    if (!p) continue;
+    const proxy = out.get(p[0]);
+    if (!proxy || !proxy.log) problems.push(`--stunnel-conf ${v}: no --log ${p[0]}=PATH to attach it to`);
+    else proxy.stunnelConfig = p[1];
   }
   if (problems.length) throw new ConfigError(problems);
   return [...out.values()];

@@ -5,7 +5,7 @@
  * runs differ only in `debug =` and `output =`, so their configuration is that file with those two lines
  * changed).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,8 @@ import { settingsOf, parseLogLevel } from '../src/stunnel-conf/settings.js';
 import { confWarnings, CONF_RULE, StunnelConfAwareness, loadStunnelSettings } from '../src/stunnel-conf/enrich.js';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
 import { createDoctor, type Doctor } from '../src/doctor.js';
-import { parseConfig, ConfigError } from '../src/config.js';
+import { parseConfig, ConfigError, proxiesFromFlags } from '../src/config.js';
+import { main } from '../src/cli.js';
 import { isReasonOf } from '../src/events.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
@@ -371,6 +372,37 @@ describe('sidecar and configuration', () => {
       parseConfig('proxies:\n  - glob: /var/log/*.log\n    stunnelConfig: /etc/stunnel/a.conf\n', 'x.yaml');
     } catch (e) {
       expect((e as Error).message).toMatch(/^x\.yaml:3:\d+: proxies\.0\.stunnelConfig: "stunnelConfig" goes with one "log", not a glob$/);
+    }
+  });
+
+  it('watch --stunnel-conf NAME=PATH attaches to the --log of that name', () => {
+    expect(proxiesFromFlags(['a=/var/log/a.log'], [], ['a=/etc/stunnel/a.conf'])).toEqual([
+      { name: 'a', log: '/var/log/a.log', stunnelConfig: '/etc/stunnel/a.conf' },
+    ]);
+    expect(() => proxiesFromFlags(['a=/var/log/a.log'], [], ['b=/etc/stunnel/b.conf'])).toThrow(/--stunnel-conf b=\/etc\/stunnel\/b.conf: no --log b=PATH/);
+  });
+});
+
+describe('scan --stunnel-conf', () => {
+  it('prints the enriched events and the warning; a missing configuration is an event, not exit status 2', async () => {
+    const out: string[] = [];
+    const so = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+    const se = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const code = await main(['scan', '--json', '--proxy', 'ch', '--stunnel-conf', FIX('checkhost-mismatch/stunnel.conf'), FIX('checkhost-mismatch/d5.log')]);
+      expect(code).toBe(1);
+      const events = out.join('').trim().split('\n').map((l) => JSON.parse(l) as DoctorEvent);
+      expect(events.map((e) => `${e.kind}/${e.reason}`)).toEqual([
+        'config_warning/log_level_too_low', 'proxy_started/ok', 'cert_verify_failed/hostname_mismatch', 'proxy_stopped/terminated',
+      ]);
+      expect((events[2] as { expectedNames?: string[] }).expectedNames).toEqual(['localhost']);
+      out.length = 0;
+      const code2 = await main(['scan', '--json', '--stunnel-conf', join(tmp(), 'none.conf'), FIX('success/d5.log')]);
+      expect(code2).toBe(0);
+      expect(out.join('')).toContain('"reason":"stunnel_conf_unreadable"');
+    } finally {
+      so.mockRestore();
+      se.mockRestore();
     }
   });
 });
