@@ -189,6 +189,12 @@ describe('config-aware diagnosis on the real fixtures', () => {
     }
   });
 
+  it('revoked: the hint names the configured CRLfile', async () => {
+    const e = (await scanWithConf('revoked', 'd5.log')).find((x) => x.kind === 'cert_verify_failed')!;
+    expect(e.reason).toBe('revoked');
+    expect(e.hint).toContain('[tls-client] checks revocation with CRLfile = /tmp/stunnel-doctor-fixtures/pki/crl.pem (');
+  });
+
   it('without CAfile or CApath the hint says that none is configured', async () => {
     const dir = tmp();
     const text = readFileSync(FIX('unknown-ca/stunnel.conf'), 'utf8').replace(/^CAfile = .*\n/m, '');

@@ -5,6 +5,7 @@
  *
  *  - hostname mismatch: the names checkHost/checkIP/checkEmail expected (`expectedNames`, and the hint);
  *  - unknown issuer / self-signed: the hint names the service's CAfile/CApath, or says none is configured;
+ *    revoked / CRL unavailable: its CRLfile/CRLpath;
  *  - a handshake timeout or idle timeout inferred at debug 5 (no explicit line) is compared with the
  *    configured TIMEOUTbusy / TIMEOUTidle: a connection that ended sooner cannot have timed out, so it is a
  *    peer disconnect (tls_handshake_failed/peer_disconnected) or a reset (connection_closed/reset);
@@ -72,6 +73,16 @@ function enrichCert(e: CertVerifyFailedEvent, s: StunnelSettings): DoctorEvent {
     const said = trust.length
       ? `[${svc.name}] trusts only ${trust.join(' and ')}.`
       : `[${svc.name}] has no CAfile or CApath in ${s.path}: it trusts no CA.`;
+    return { ...e, hint: `${e.hint} ${said}` };
+  }
+  if (e.reason === 'revoked' || e.reason === 'crl_unavailable') {
+    const crl = [
+      ...(svc.crlFile ? [`CRLfile = ${svc.crlFile.value} (${where(svc.crlFile)})`] : []),
+      ...(svc.crlPath ? [`CRLpath = ${svc.crlPath.value} (${where(svc.crlPath)})`] : []),
+    ];
+    const said = crl.length
+      ? `[${svc.name}] checks revocation with ${crl.join(' and ')}.`
+      : `[${svc.name}] has no CRLfile or CRLpath in ${s.path} (revocation by OCSP, if any).`;
     return { ...e, hint: `${e.hint} ${said}` };
   }
   return e;
