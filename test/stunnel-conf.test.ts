@@ -144,6 +144,7 @@ describe('stunnel.conf reader', () => {
     const conf = readStunnelConf(join(dir, 'nope.conf'));
     expect(conf.problems).toEqual([{ file: join(dir, 'nope.conf'), line: null, message: 'cannot read: ENOENT' }]);
     expect(readStunnelConf(dir).problems[0]!.message).toBe('cannot read: EISDIR');
+    expect(readStunnelConf('/dev/zero').problems[0]!.message).toBe('cannot read: not a regular file');
     const w = confWarnings(settingsOf(conf), { proxy: 'p' });
     expect(w.map((e) => [e.kind, e.reason, e.configFile, e.configLine])).toEqual([
       ['config_warning', 'stunnel_conf_unreadable', join(dir, 'nope.conf'), null],

@@ -61,8 +61,17 @@ export interface ConfFs {
   realpath(path: string): string;
 }
 
+/** A configuration file larger than this is refused (a wrong path to a log or a device is not read to its end). */
+export const MAX_CONF_BYTES = 4 << 20;
+
 export const nodeConfFs: ConfFs = {
-  readFile: (p) => readFileSync(p, 'utf8'),
+  readFile: (p) => {
+    const st = statSync(p);
+    if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+    if (!st.isFile()) throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+    if (st.size > MAX_CONF_BYTES) throw Object.assign(new Error('too large'), { code: `larger than ${MAX_CONF_BYTES} bytes` });
+    return readFileSync(p, 'utf8');
+  },
   readdir: (p) => readdirSync(p),
   isFile: (p) => {
     try {
