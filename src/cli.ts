@@ -1,8 +1,8 @@
 /**
  * The command line: a thin layer over the library (src/index.ts).
- *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [-q] [--since T] [--until T] [-f] FILE...
+ *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [--stunnel-conf FILE] [-q] [--since T] [--until T] [-f] FILE...
  *   stunnel-doctor rules check FILE...
- *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-] [--web.config.file FILE]
+ *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--stunnel-conf NAME=PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-] [--web.config.file FILE]
  *   stunnel-doctor web-config check FILE...
  * Exit codes: 0 no event of severity error or worse, 1 some, 2 a usage or input problem.
  */
@@ -65,6 +65,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--json', 'NDJSON events on stdout')
     .option('--rules <file>', 'extra rule file (repeatable); overrides default rules by id', collect, [])
     .option('--proxy <name>', 'proxy name for all files (default: from each file name)')
+    .option('--stunnel-conf <path>', 'the stunnel.conf the logs were written with: config-aware hints and warnings')
     .option('-q, --quiet', 'print only the report')
     .option('--since <time>', 'only events at or after this log time: ISO 8601 (local time unless it has a zone) or a duration before now (30m, 2h, 1d)')
     .option('--until <time>', 'only events at or before this log time (same forms as --since)')
@@ -91,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--config <file>', 'YAML configuration')
     .option('--log <name=path>', 'follow a proxy log (repeatable); path may be a glob', collect, [])
     .option('--stderr <name=path>', 'a proxy\'s stderr or journal capture (repeatable)', collect, [])
+    .option('--stunnel-conf <name=path>', 'a proxy\'s stunnel.conf, for config-aware hints and warnings (repeatable)', collect, [])
     .option('--state-dir <dir>', 'where checkpoints are kept')
     .option('--listen <host:port>', 'HTTP listen address')
     .option('--events-out <file>', 'write events as NDJSON to FILE (- for stdout)')

@@ -16,12 +16,15 @@ const proxySchema = z
     glob: z.string().min(1).optional(),
     stderr: z.string().min(1).optional(),
     labels: z.record(labelName, z.string().max(128)).optional(),
+    /** The proxy's stunnel configuration file (config-aware diagnosis). */
+    stunnelConfig: z.string().min(1).optional(),
   })
   .strict()
   .superRefine((p, ctx) => {
     if (!p.log === !p.glob) ctx.addIssue({ code: 'custom', message: 'give exactly one of "log" (one file) or "glob" (many)' });
     if (p.log && !p.name) ctx.addIssue({ code: 'custom', path: ['name'], message: '"name" is required with "log"' });
     if (p.glob && p.stderr) ctx.addIssue({ code: 'custom', path: ['stderr'], message: '"stderr" goes with one "log", not a glob' });
+    if (p.glob && p.stunnelConfig) ctx.addIssue({ code: 'custom', path: ['stunnelConfig'], message: '"stunnelConfig" goes with one "log", not a glob' });
   });
 
 export const configSchema = z
@@ -108,7 +111,7 @@ export async function loadConfig(file: string): Promise<DoctorConfig> {
 }
 
 /** `NAME=PATH` flags → proxies. */
-export function proxiesFromFlags(logs: readonly string[], stderr: readonly string[]): ProxyConfig[] {
+export function proxiesFromFlags(logs: readonly string[], stderr: readonly string[], stunnelConfs: readonly string[] = []): ProxyConfig[] {
   const problems: string[] = [];
   const out = new Map<string, ProxyConfig>();
   const split = (flag: string, v: string): [string, string] | null => {
@@ -131,6 +134,13 @@ export function proxiesFromFlags(logs: readonly string[], stderr: readonly strin
     const proxy = out.get(p[0]);
     if (!proxy || !proxy.log) problems.push(`--stderr ${v}: no --log ${p[0]}=PATH to attach it to`);
     else proxy.stderr = p[1];
+  }
+  for (const v of stunnelConfs) {
+    const p = split('--stunnel-conf', v);
+    if (!p) continue;
+    const proxy = out.get(p[0]);
+    if (!proxy || !proxy.log) problems.push(`--stunnel-conf ${v}: no --log ${p[0]}=PATH to attach it to`);
+    else proxy.stunnelConfig = p[1];
   }
   if (problems.length) throw new ConfigError(problems);
   return [...out.values()];

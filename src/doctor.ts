@@ -22,6 +22,7 @@ import { proxyNameFromPath } from './scan.js';
 import { VERSION } from './version.js';
 import type { ProxyConfig } from './config.js';
 import type { CorrelatorSnapshot } from './correlate/correlator.js';
+import { StunnelConfAwareness } from './stunnel-conf/enrich.js';
 
 export interface DoctorOptions {
   proxies: ProxyConfig[];
@@ -92,6 +93,8 @@ export class Doctor {
   private readonly book = new DiagnoseBook();
   /** The status page's per-proxy model (bounded; kept across page loads). */
   readonly statusBook = new StatusBook();
+  /** Per proxy, its stunnel configuration (`stunnelConfig`): enriches events, warns about it. */
+  private readonly stunnelConf = new StunnelConfAwareness();
   private pipeline!: Pipeline;
   private rules!: RuleSet;
   private store: CheckpointStore | null = null;
@@ -121,7 +124,7 @@ export class Doctor {
     d.rules = await loadRuleSet(opts.rules ?? []);
     d.metrics.rulesReloaded(true);
     d.pipeline = new Pipeline(d.rules, {
-      event: (e) => d.onEvent(e),
+      event: (e) => d.stunnelConf.process(e, (x) => d.onEvent(x)),
       accepted: (proxy, service) => d.metrics.accepted(proxy, service),
       dropped: (proxy, what, n) => d.metrics.stateDropped(proxy, what, n),
     }, { limits: { maxOpenConnections: opts.maxOpenConnections ?? 10_000 }, parse: {} });
@@ -208,6 +211,7 @@ export class Doctor {
         }
       }
     }
+    this.applyStunnelConfigs(list);
     for (const [key, w] of wanted) {
       const cur = this.followed.get(key);
       if (cur && cur.path === w.path) {
@@ -225,6 +229,27 @@ export class Doctor {
     for (const key of [...this.followed.keys()]) {
       if (!wanted.has(key) && !this.followed.get(key)!.fromGlob) await this.unfollow(key, true);
     }
+  }
+
+  /**
+   * Proxies' stunnel configurations: a new or changed path is read (its warnings delivered once reading has
+   * started, so that a subscriber attached after createDoctor sees them); a removed one is forgotten.
+   */
+  private applyStunnelConfigs(list: ProxyConfig[]): void {
+    const paths = new Map(list.filter((p) => p.log && p.name).map((p) => [p.name!, p.stunnelConfig]));
+    for (const [name, path] of paths) {
+      if (this.stunnelConf.setPath(name, path) && path) this.pendingConfLoads.add(name);
+    }
+    for (const name of [...this.pendingConfLoads]) if (!paths.get(name)) this.pendingConfLoads.delete(name);
+    if (this.started) this.loadStunnelConfigs();
+  }
+
+  private readonly pendingConfLoads = new Set<string>();
+
+  private loadStunnelConfigs(all = false): void {
+    const names = all ? [...this.proxies.keys()].filter((n) => this.stunnelConf.has(n)) : [...this.pendingConfLoads];
+    this.pendingConfLoads.clear();
+    for (const name of names) for (const w of this.stunnelConf.load(name)) this.onEvent(w);
   }
 
   private setProxy(name: string, labels: Record<string, string>): void {
@@ -285,6 +310,7 @@ export class Doctor {
 
   private async startFollowing(): Promise<void> {
     this.started = true;
+    this.loadStunnelConfigs();
     const list = this.pendingStarts.splice(0);
     await Promise.all(list.map((f) => f.follower.start()));
   }
@@ -352,6 +378,7 @@ export class Doctor {
       this.book.forget(f.proxy);
       this.statusBook.forget(f.proxy);
       this.proxies.delete(f.proxy);
+      this.stunnelConf.forget(f.proxy);
     }
   }
 
@@ -466,6 +493,8 @@ export class Doctor {
       this.opts = { ...this.opts, proxies: next.proxies };
       await this.applyProxies(next.proxies);
     }
+    // Re-read every stunnel configuration (SIGHUP): warnings again only where the content changed.
+    if (this.started) this.loadStunnelConfigs(true);
   }
 
   async close(): Promise<void> {

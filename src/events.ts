@@ -9,7 +9,10 @@ export type Severity = (typeof SEVERITIES)[number];
 /** Closed set of reasons per kind. The order is the documentation order; `other` is last. */
 export const REASONS = {
   config_failed: ['invalid_option', 'missing_file', 'key_mismatch', 'bad_key', 'no_trusted_ca', 'bind_failed', 'other'],
-  config_warning: ['no_peer_verification', 'no_subject_check', 'insecure_permissions', 'other'],
+  config_warning: [
+    'no_peer_verification', 'no_subject_check', 'insecure_permissions', 'log_level_too_low', 'stunnel_conf_unreadable',
+    'other',
+  ],
   connect_failed: ['refused', 'dns', 'no_route', 'timeout', 'not_found', 'other'],
   cert_verify_failed: [
     'expired', 'not_yet_valid', 'self_signed', 'unknown_issuer', 'hostname_mismatch', 'revoked',
@@ -114,13 +117,33 @@ export interface RunFields {
   openssl: string | null;
 }
 
+/**
+ * Added by config-aware diagnosis (src/stunnel-conf) when the proxy's stunnel configuration is known;
+ * absent otherwise.
+ */
+export interface StunnelConfFields {
+  /** cert_verify_failed/hostname_mismatch: the names stunnel expected (`checkHost`, `checkIP`, `checkEmail` values). */
+  expectedNames?: string[];
+  /**
+   * tls_handshake_failed/timeout and peer_disconnected (TIMEOUTbusy), connection_closed/idle_timeout and
+   * reset (TIMEOUTidle): the configured timeout, in seconds, the connection's duration was compared with.
+   */
+  timeoutSeconds?: number;
+}
+
+/** config_warning events about the stunnel configuration itself name the file and line (null when the whole file). */
+export interface ConfigWarningFields {
+  configFile?: string | null;
+  configLine?: number | null;
+}
+
 export type ConfigFailedEvent = EventBase<'config_failed'> & ConfigFields;
-export type ConfigWarningEvent = EventBase<'config_warning'>;
+export type ConfigWarningEvent = EventBase<'config_warning'> & ConfigWarningFields;
 export type ConnectFailedEvent = EventBase<'connect_failed'> & ConnectionFields;
-export type CertVerifyFailedEvent = EventBase<'cert_verify_failed'> & ConnectionFields & CertificateFields;
-export type TlsHandshakeFailedEvent = EventBase<'tls_handshake_failed'> & ConnectionFields;
+export type CertVerifyFailedEvent = EventBase<'cert_verify_failed'> & ConnectionFields & CertificateFields & StunnelConfFields;
+export type TlsHandshakeFailedEvent = EventBase<'tls_handshake_failed'> & ConnectionFields & StunnelConfFields;
 export type ConnectionRejectedEvent = EventBase<'connection_rejected'> & { peer: string | null };
-export type ConnectionClosedEvent = EventBase<'connection_closed'> & ConnectionFields;
+export type ConnectionClosedEvent = EventBase<'connection_closed'> & ConnectionFields & StunnelConfFields;
 export type ProxyStartedEvent = EventBase<'proxy_started'> & RunFields;
 export type ProxyStoppedEvent = EventBase<'proxy_stopped'>;
 export type ConfigReloadedEvent = EventBase<'config_reloaded'>;

@@ -15,7 +15,7 @@ import { fingerprintOf, FINGERPRINT_MAX } from './tail/identity.js';
 import { Pipeline, type LineCounts, type Source } from './pipeline.js';
 import { loadRuleSet } from './rules/index.js';
 import type { CorrelatorSink } from './correlate/correlator.js';
-import { proxyNameFromPath, type ScanOptions, type ScanStats } from './scan.js';
+import { openScan, proxyNameFromPath, readInto, type ScanOptions, type ScanStats } from './scan.js';
 
 export interface FollowScanOptions extends ScanOptions {
   /** Ends the follow (SIGINT in the CLI). */
@@ -42,47 +42,28 @@ export async function followFiles(files: readonly string[], opts: FollowScanOpti
       await fh.close();
     }
   }
-  const ruleSet = opts.ruleSet ?? (await loadRuleSet(opts.rules ?? []));
-  const dropped: Record<string, number> = {};
-  let events = 0;
-  const sink: CorrelatorSink = {
-    event(e) {
-      events++;
-      opts.onEvent?.(e);
-    },
-    accepted() {},
-    dropped(_p, what, n) {
-      dropped[what] = (dropped[what] ?? 0) + n;
-    },
-  };
-  const pipeline = new Pipeline(ruleSet, sink, opts);
-  const stats: ScanStats = {
-    files: 0, bytes: 0, lines: { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 }, events: 0, dropped,
-  };
+  const scan = await openScan({ ...opts, collect: false });
+  const { pipeline, stats } = scan;
   const maxLineBytes = opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
   const proxyOf = (f: string): string => opts.proxy ?? (f === '-' ? 'stdin' : proxyNameFromPath(f));
   const lastOfProxy = new Map<string, number>();
   files.forEach((f, i) => lastOfProxy.set(proxyOf(f), i));
-  const sources = new Set<Source>();
   const followers: FileFollower[] = [];
   let stdinDone: Promise<void> | null = null;
   const stdinOnly = files.length > 0 && files.every((f) => f === '-');
 
   for (let i = 0; i < files.length && !opts.signal.aborted; i++) {
     const file = files[i]!;
-    const proxy = proxyOf(file);
-    const label = file === '-' ? '<stdin>' : file;
-    const src = pipeline.source(proxy, { proxy, file: label });
-    sources.add(src);
+    const { src, proxy, label } = scan.sourceFor(file);
     stats.files++;
     if (file === '-') {
-      stdinDone = readStream(process.stdin, maxLineBytes, opts.signal, (chunk, fp) => {
+      stdinDone = readInto(process.stdin, (chunk, fp) => {
         pipeline.push(src, chunk, fp);
         opts.onBatch?.();
-      }, (n) => {
+      }, maxLineBytes, (n) => {
         stats.bytes += n;
         opts.onProgress?.(label, stats.bytes);
-      });
+      }, opts.signal);
       continue;
     }
     const ends = new Map<number, number>();
@@ -112,53 +93,7 @@ export async function followFiles(files: readonly string[], opts: FollowScanOpti
   }
   await Promise.all(followers.map((f) => f.stop()));
   if (stdinDone) await stdinDone;
-  for (const src of sources) {
-    pipeline.finish(src);
-    for (const k of Object.keys(stats.lines) as (keyof LineCounts)[]) stats.lines[k] += src.counts[k];
-  }
+  scan.finish();
   opts.onBatch?.();
-  stats.events = events;
   return { stats };
-}
-
-/** Reads a stream to its end (or until `signal` aborts) in chunks of complete lines, fingerprinted as in scan. */
-async function readStream(
-  stream: Readable,
-  maxLineBytes: number,
-  signal: AbortSignal,
-  onChunk: (chunk: import('./tail/chunk.js').Chunk, fingerprint: string) => void,
-  onBytes: (n: number) => void,
-): Promise<void> {
-  const chunker = new LineChunker(0, maxLineBytes);
-  let fp: string | null = null;
-  let head = Buffer.alloc(0);
-  const feed = (b: Buffer): void => chunker.push(b, (c) => onChunk(c, fp!));
-  const stop = (): void => {
-    stream.destroy();
-  };
-  signal.addEventListener('abort', stop, { once: true });
-  try {
-    for await (const data of stream as AsyncIterable<Buffer>) {
-      onBytes(data.length);
-      if (fp === null) {
-        head = Buffer.concat([head, data]);
-        const f = fingerprintOf(head.subarray(0, FINGERPRINT_MAX));
-        if (f === '' && head.length < FINGERPRINT_MAX) continue;
-        fp = f;
-        feed(head);
-        continue;
-      }
-      feed(data);
-    }
-  } catch (e) {
-    // Destroyed on abort: what was read is kept.
-    if (!signal.aborted) throw e;
-  } finally {
-    signal.removeEventListener('abort', stop);
-  }
-  if (fp === null && head.length > 0) {
-    fp = fingerprintOf(head);
-    feed(head);
-  }
-  if (chunker.pendingBytes > 0) feed(Buffer.from('\n'));
 }

@@ -30,6 +30,8 @@ export interface ScanCommandOptions {
   follow?: boolean;
   /** true: always on a terminal (from the start); false: never; undefined: on a terminal after half a second. */
   progress?: boolean;
+  /** --stunnel-conf: the stunnel.conf the logs were written with (config-aware diagnosis). */
+  stunnelConf?: string;
 }
 
 const noColorEnv = (): boolean => Boolean(process.env.NO_COLOR);
@@ -98,6 +100,7 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
       stats = (await scanFiles(files, {
         rules: o.rules,
         ...(o.proxy ? { proxy: o.proxy } : {}),
+        ...(o.stunnelConf ? { stunnelConf: o.stunnelConf } : {}),
         collect: false,
         onEvent,
         ...(onProgress ? { onProgress } : {}),
@@ -141,6 +144,7 @@ async function follow(
     const r = await followFiles(files, {
       rules: o.rules,
       ...(o.proxy ? { proxy: o.proxy } : {}),
+      ...(o.stunnelConf ? { stunnelConf: o.stunnelConf } : {}),
       signal: ac.signal,
       onEvent,
       ...(onProgress ? { onProgress } : {}),

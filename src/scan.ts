@@ -8,10 +8,11 @@ import type { Readable } from 'node:stream';
 import type { DoctorEvent } from './events.js';
 import { LineChunker, DEFAULT_MAX_LINE_BYTES } from './tail/chunk.js';
 import { fingerprintOf, FINGERPRINT_MAX } from './tail/identity.js';
-import { Pipeline, type LineCounts, type PipelineOptions } from './pipeline.js';
+import { Pipeline, type LineCounts, type PipelineOptions, type Source } from './pipeline.js';
 import { loadRuleSet } from './rules/index.js';
 import type { RuleSet } from './rules/compile.js';
 import type { CorrelatorSink } from './correlate/correlator.js';
+import { StunnelConfAwareness } from './stunnel-conf/enrich.js';
 
 export interface ScanOptions extends PipelineOptions {
   /** Proxy name for every file; by default each file's name without `.log` and rotation suffixes. */
@@ -26,6 +27,8 @@ export interface ScanOptions extends PipelineOptions {
   /** Called with bytes read so far, for progress display. */
   onProgress?: (file: string, bytes: number) => void;
   maxLineBytes?: number;
+  /** The stunnel configuration of every proxy of the scan: events are enriched with it (config-aware diagnosis). */
+  stunnelConf?: string;
 }
 
 export interface ScanStats {
@@ -49,16 +52,32 @@ export function proxyNameFromPath(path: string): string {
   return b || 'stunnel';
 }
 
-export async function scanFiles(files: readonly string[], opts: ScanOptions = {}): Promise<ScanResult> {
+/** What one scan (one-shot or --follow) shares: the pipeline, its sink, the totals, config awareness. */
+export interface ScanSession {
+  pipeline: Pipeline;
+  stats: ScanStats;
+  /** Every event found so far (only when collecting). */
+  events: DoctorEvent[];
+  /** The source of `file` (files of one proxy continue one another); loads the proxy's stunnel.conf once. */
+  sourceFor(file: string): { src: Source; proxy: string; label: string };
+  /** Concludes every source (unconcluded failures are emitted) and adds up the line counts. */
+  finish(): ScanStats;
+}
+
+export async function openScan(opts: ScanOptions): Promise<ScanSession> {
   const ruleSet = opts.ruleSet ?? (await loadRuleSet(opts.rules ?? []));
   const events: DoctorEvent[] = [];
   const collect = opts.collect !== false;
   const dropped: Record<string, number> = {};
+  let found = 0;
+  const deliver = (e: DoctorEvent): void => {
+    found++;
+    if (collect) events.push(e);
+    opts.onEvent?.(e);
+  };
+  const conf = new StunnelConfAwareness();
   const sink: CorrelatorSink = {
-    event(e) {
-      if (collect) events.push(e);
-      opts.onEvent?.(e);
-    },
+    event: (e) => conf.process(e, deliver),
     accepted() {},
     dropped(_p, what, n) {
       dropped[what] = (dropped[what] ?? 0) + n;
@@ -68,59 +87,94 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
   const stats: ScanStats = {
     files: 0, bytes: 0, lines: { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 }, events: 0, dropped,
   };
-  const used = new Set<string>();
+  const sources = new Map<string, Source>();
+  return {
+    pipeline,
+    stats,
+    events,
+    sourceFor(file) {
+      const proxy = opts.proxy ?? (file === '-' ? 'stdin' : proxyNameFromPath(file));
+      const label = file === '-' ? '<stdin>' : file;
+      const src = pipeline.source(proxy, { proxy, file: label });
+      if (!sources.has(proxy)) {
+        sources.set(proxy, src);
+        if (opts.stunnelConf && conf.setPath(proxy, opts.stunnelConf)) conf.load(proxy).forEach(deliver);
+      }
+      return { src, proxy, label };
+    },
+    finish() {
+      for (const src of sources.values()) {
+        pipeline.finish(src);
+        for (const k of Object.keys(stats.lines) as (keyof LineCounts)[]) stats.lines[k] += src.counts[k];
+      }
+      stats.events = found;
+      return stats;
+    },
+  };
+}
+
+export async function scanFiles(files: readonly string[], opts: ScanOptions = {}): Promise<ScanResult> {
+  const scan = await openScan(opts);
+  const { stats } = scan;
   for (const file of files) {
-    const proxy = opts.proxy ?? (file === '-' ? 'stdin' : proxyNameFromPath(file));
-    const label = file === '-' ? '<stdin>' : file;
-    // Files of one proxy continue one another (a rotated `.1` then the current log).
-    const src = pipeline.source(proxy, { proxy, file: label });
-    used.add(proxy);
+    const { src, label } = scan.sourceFor(file);
     const stream: Readable = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
-    await readInto(stream, (chunk, fp) => pipeline.push(src, chunk, fp), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    await readInto(stream, (chunk, fp) => scan.pipeline.push(src, chunk, fp), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       (n) => {
         stats.bytes += n;
         opts.onProgress?.(label, stats.bytes);
       });
     stats.files++;
   }
-  for (const proxy of used) {
-    const src = pipeline.getSource(proxy)!;
-    pipeline.finish(src);
-    for (const k of Object.keys(stats.lines) as (keyof LineCounts)[]) stats.lines[k] += src.counts[k];
-  }
-  stats.events = collect ? events.length : 0;
-  return { events, stats };
+  scan.finish();
+  if (opts.collect === false) stats.events = 0;
+  return { events: scan.events, stats };
 }
 
-/** Streams a file through a LineChunker; the fingerprint is its first line, known before any line is processed. */
-async function readInto(
+/**
+ * Streams a file through a LineChunker; the fingerprint is its first line, known before any line is processed.
+ * With `signal`, reading stops when it aborts (the stream is destroyed) and what was read is kept.
+ */
+export async function readInto(
   stream: Readable,
   onChunk: (chunk: import('./tail/chunk.js').Chunk, fingerprint: string) => void,
   maxLineBytes: number,
   onBytes: (n: number) => void,
+  signal?: AbortSignal,
 ): Promise<void> {
   const chunker = new LineChunker(0, maxLineBytes);
   let fp: string | null = null;
   let head: Buffer[] = [];
   let headLen = 0;
   const feed = (b: Buffer): void => chunker.push(b, (c) => onChunk(c, fp!));
-  for await (const data of stream as AsyncIterable<Buffer>) {
-    onBytes(data.length);
-    if (fp === null) {
-      head.push(data);
-      headLen += data.length;
-      const joined = head.length === 1 ? head[0]! : Buffer.concat(head);
-      const f = fingerprintOf(joined.subarray(0, FINGERPRINT_MAX));
-      if (f === '' && headLen < FINGERPRINT_MAX) {
-        head = [joined];
+  const stop = (): void => {
+    stream.destroy();
+  };
+  signal?.addEventListener('abort', stop, { once: true });
+  try {
+    for await (const data of stream as AsyncIterable<Buffer>) {
+      onBytes(data.length);
+      if (fp === null) {
+        head.push(data);
+        headLen += data.length;
+        const joined = head.length === 1 ? head[0]! : Buffer.concat(head);
+        const f = fingerprintOf(joined.subarray(0, FINGERPRINT_MAX));
+        if (f === '' && headLen < FINGERPRINT_MAX) {
+          head = [joined];
+          continue;
+        }
+        fp = f;
+        head = [];
+        feed(joined);
         continue;
       }
-      fp = f;
-      head = [];
-      feed(joined);
-      continue;
+      feed(data);
     }
-    feed(data);
+  } catch (e) {
+    // Destroyed on abort: what was read is kept.
+    if (!signal?.aborted) throw e;
+  } finally {
+    signal?.removeEventListener('abort', stop);
   }
   if (fp === null && headLen > 0) {
     fp = fingerprintOf(Buffer.concat(head));

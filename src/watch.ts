@@ -21,6 +21,8 @@ export interface WatchFlags {
   config?: string;
   log: string[];
   stderr: string[];
+  /** NAME=PATH: a proxy's stunnel configuration (config-aware diagnosis). */
+  stunnelConf?: string[];
   stateDir?: string;
   listen?: string;
   eventsOut?: string;
@@ -32,7 +34,7 @@ export interface WatchFlags {
 
 async function resolveConfig(o: WatchFlags): Promise<DoctorConfig> {
   const base = o.config ? await loadConfig(o.config) : configSchema.parse({});
-  const flagProxies = proxiesFromFlags(o.log, o.stderr);
+  const flagProxies = proxiesFromFlags(o.log, o.stderr, o.stunnelConf ?? []);
   return {
     ...base,
     proxies: [...base.proxies, ...flagProxies],
