@@ -141,7 +141,8 @@ export class RuleSet {
       const atLevel = this.rules.filter((r) => r.levels & (1 << l));
       const buckets: CompiledRule[][] = [];
       for (let c = 0; c <= 128; c++) {
-        buckets.push(atLevel.filter((r) => r.prefix === '' || (c < 128 && r.prefix.charCodeAt(0) === c)));
+        // Bucket 128 holds every message starting with a non-ASCII character, so rules whose prefix does.
+        buckets.push(atLevel.filter((r) => r.prefix === '' || (c < 128 ? r.prefix.charCodeAt(0) === c : r.prefix.charCodeAt(0) >= 128)));
       }
       this.index.push(buckets);
     }
