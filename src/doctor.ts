@@ -198,6 +198,9 @@ export class Doctor {
 
   // ------------------------------------------------------------------ proxies and files
 
+  /** Globbed paths already warned about a proxy-name clash (discovery runs every poll period). */
+  private readonly clashWarned = new Set<string>();
+
   private async applyProxies(list: ProxyConfig[]): Promise<void> {
     const wanted = new Map<string, { proxy: string; role: 'log' | 'stderr'; path: string; labels: Record<string, string>; glob: boolean }>();
     for (const p of list) {
@@ -206,7 +209,19 @@ export class Doctor {
         if (p.stderr) wanted.set(`${p.name}\0stderr`, { proxy: p.name!, role: 'stderr', path: p.stderr, labels: p.labels ?? {}, glob: false });
       } else if (p.glob) {
         for (const path of await expandGlob(p.glob)) {
+          // A rotated copy (`x.log.1`, `x.log.2.gz`, `x.log-20261202`) is read by the follower of `x.log`.
+          if (isRotatedName(path)) continue;
           const proxy = proxyNameFromPath(path);
+          const taken = wanted.get(`${proxy}\0log`);
+          if (taken) {
+            // Two files would be one proxy (same name in two globbed directories, or a static proxy's name):
+            // the first keeps it, the other is not followed, and said once.
+            if (taken.path !== path && !this.clashWarned.has(path)) {
+              this.clashWarned.add(path);
+              this.log.warn({ proxy, path, followed: taken.path }, 'globbed file not followed: its proxy name is taken by another file');
+            }
+            continue;
+          }
           wanted.set(`${proxy}\0log`, { proxy, role: 'log', path, labels: p.labels ?? {}, glob: true });
         }
       }
@@ -522,6 +537,11 @@ export async function createDoctor(opts: DoctorOptions): Promise<Doctor> {
 }
 
 /** `*` and `?` in the last path component (the usual `/var/log/stunnel4/*.log`). */
+/** A rotated copy's name: `.1`, a compression suffix, or a date suffix (logrotate `dateext`) after the log's name. */
+export function isRotatedName(path: string): boolean {
+  return /(\.\d+|-\d{8,10})(\.(gz|xz|bz2|zst))?$|\.(gz|xz|bz2|zst)$/.test(basename(path));
+}
+
 export async function expandGlob(pattern: string): Promise<string[]> {
   const dir = dirname(pattern);
   const base = basename(pattern);

@@ -111,4 +111,29 @@ describe('sidecar: proxies by glob', () => {
     await waitFor(() => d.status().find((s) => s.proxy === 'vpn')?.files[0]?.error === null, 'the error to clear');
     expect(d.hasProxy('vpn')).toBe(true);
   });
+
+  it('a glob over rotated copies follows each log once, and two files with one proxy name do not flip it', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sd-glob-'));
+    dirs.push(dir);
+    const [a, b] = [join(dir, 'a'), join(dir, 'b')];
+    mkdirSync(a);
+    mkdirSync(b);
+    // `ldaps.log` with its rotated copies beside it (Debian's logrotate: .1, then .2.gz), all matched by `*`.
+    copyFileSync(FIX('connect-refused/d5.log'), join(a, 'ldaps.log'));
+    copyFileSync(FIX('checkhost-mismatch/d5.log'), join(a, 'ldaps.log.1'));
+    copyFileSync(FIX('checkhost-mismatch/d5.log'), join(a, 'ldaps.log.2.gz'));
+    // Another instance in another directory whose log has the same name.
+    copyFileSync(FIX('checkhost-mismatch/d5.log'), join(b, 'ldaps.log'));
+    const got: DoctorEvent[] = [];
+    const d = await createDoctor({ proxies: [{ glob: join(a, '*') }, { glob: join(b, '*.log') }], pollMs: 100, onEvent: (e) => got.push(e) });
+    doctors.push(d);
+    const want = (await scanFiles([FIX('connect-refused/d5.log')], { proxy: 'ldaps' })).events;
+    await waitFor(() => got.length >= want.length, 'the events of a/ldaps.log');
+    // Several discovery rounds: the proxy stays on the first file.
+    await new Promise((r) => setTimeout(r, 500));
+    const st = d.status().filter((s) => s.proxy === 'ldaps');
+    expect(st).toHaveLength(1);
+    expect(st[0]!.files.map((f) => f.path)).toEqual([join(a, 'ldaps.log')]);
+    expect(got.map(brief)).toEqual(want.map(brief));
+  });
 });
