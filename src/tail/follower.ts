@@ -4,6 +4,7 @@ import path from 'node:path';
 import { DEFAULT_MAX_LINE_BYTES, LineChunker, type Chunk } from './chunk.js';
 import type { CheckpointRecord, CheckpointStore } from './checkpoint.js';
 import { FINGERPRINT_MAX, fingerprintOf } from './identity.js';
+import { COMPRESSED_SUFFIX, compressedFingerprint, decompressToTemp, removeTemp } from './compressed.js';
 import { errInfo, silentLogger, type TailLogger } from './log.js';
 import { logdnaTailSource, type ByteSource, type ByteSourceFactory } from './source.js';
 import { sharedWatchHub, type DirWatchHub } from './watch.js';
@@ -621,17 +622,19 @@ export class FileFollower {
       return;
     }
     // The file at the path is not the checkpoint's any more: find the checkpoint's content under a rotated name.
-    const copy = await this.findRotated(rec, rec.offset, op.st);
+    const copy = await this.findRotated(rec, rec.offset, op.st, undefined, true);
     if (this.stopped) {
       if (copy) await this.closeHandle(copy.fh);
       await this.closeHandle(op.fh);
       return;
     }
     if (copy) {
-      const isOld = (s: Stats) => s.ino === rec.ino && s.dev === rec.dev;
+      // The checkpoint's inode, not a new file that got its freed number (birth time differs).
+      const isOld = (s: Stats) =>
+        s.ino === rec.ino && s.dev === rec.dev && (rec.birthtimeMs === undefined || !(s.birthtimeMs > 0) || s.birthtimeMs === rec.birthtimeMs);
       const mode: RotationMode = !isOld(copy.st) && isOld(op.st) ? 'copytruncate' : 'rename';
       // Rotated again after it (several rotations while down): the newer rotated files come next.
-      const newer = await this.newerRotated(copy.name, op, rec.fingerprint);
+      const newer = await this.newerRotated(copy.name.endsWith(COMPRESSED_SUFFIX) ? copy.name.slice(0, -COMPRESSED_SUFFIX.length) : copy.name, op, rec.fingerprint);
       this.rotated(mode, { readFrom: copy.name, offset: rec.offset, gapBytes: copy.st.size - rec.offset, whileDown: !recovery, fingerprint: rec.fingerprint });
       await this.drainCopy(copy, rec.offset, rec.fingerprint, (g) => {
         if (!recovery) this.committed = { gen: g.id, offset: rec.offset, state: rec.state };
@@ -758,8 +761,13 @@ export class FileFollower {
     const names = this.rotatedNames();
     const out: Opened[] = [];
     for (let i = names.indexOf(name) - 1; i >= 0; i--) {
-      const o = await this.openFile(names[i]!);
-      if (isProblem(o)) continue;
+      let o: Opened | Problem = await this.openFile(names[i]!);
+      if (isProblem(o)) {
+        // Compressed since (`delaycompress`: every rotated file but the newest).
+        const z = o.kind === 'missing' ? await this.openCompressed(names[i]!, null) : null;
+        if (!z) continue;
+        o = z;
+      }
       const skip =
         o.st.size === 0 ||
         (o.st.dev === cur.st.dev && o.st.ino === cur.st.ino) ||
@@ -1061,6 +1069,7 @@ export class FileFollower {
     minSize: number,
     exclude: Stats | null,
     excludeGen?: Gen,
+    compressed = false,
   ): Promise<Opened | null> {
     for (const name of this.rotatedNames()) {
       const op = await this.openFile(name);
@@ -1072,7 +1081,39 @@ export class FileFollower {
       if (!excluded && match && op.st.size >= minSize) return op;
       await this.closeHandle(op.fh);
     }
+    if (compressed && want.fingerprint !== '') {
+      // Rotated on and compressed while we were down (`path.2.gz`): same content, read decompressed.
+      for (const name of this.rotatedNames()) {
+        const op = await this.openCompressed(name, want.fingerprint);
+        if (!op) continue;
+        if (op.st.size >= minSize) return op;
+        await this.closeHandle(op.fh);
+      }
+    }
     return null;
+  }
+
+  /**
+   * The gzip copy of rotated name `name` (`name.gz`), decompressed into a temporary file that is removed at
+   * once (the handle keeps it readable): null when there is none, or its content is not `wantFingerprint`'s.
+   */
+  private async openCompressed(name: string, wantFingerprint: string | null): Promise<Opened | null> {
+    if (this.stopped) return null;
+    const gz = name + COMPRESSED_SUFFIX;
+    const fp = await compressedFingerprint(gz);
+    if (fp === null || fp === '' || (wantFingerprint !== null && fp !== wantFingerprint)) return null;
+    let tmp: string;
+    try {
+      tmp = await decompressToTemp(gz);
+    } catch (err) {
+      this.errors++;
+      this.notify({ type: 'error', reason: 'read-error', path: this.path, readFrom: gz, ...errInfo(err) }, 'warn');
+      return null;
+    }
+    const op = await this.openFile(tmp);
+    await removeTemp(tmp);
+    if (isProblem(op)) return null;
+    return { ...op, name: gz };
   }
 
   private async lastLineEnd(op: Opened): Promise<number> {
