@@ -4,6 +4,7 @@
  */
 import { createReadStream } from 'node:fs';
 import { basename } from 'node:path';
+import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { DoctorEvent } from './events.js';
 import { LineChunker, DEFAULT_MAX_LINE_BYTES } from './tail/chunk.js';
@@ -118,8 +119,7 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
   const { stats } = scan;
   for (const file of files) {
     const { src, label } = scan.sourceFor(file);
-    const stream: Readable = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
-    await readInto(stream, (chunk, fp) => scan.pipeline.push(src, chunk, fp), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    await readInput(file, (chunk, fp) => scan.pipeline.push(src, chunk, fp), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       (n) => {
         stats.bytes += n;
         opts.onProgress?.(label, stats.bytes);
@@ -129,6 +129,38 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
   scan.finish();
   if (opts.collect === false) stats.events = 0;
   return { events: scan.events, stats };
+}
+
+/** A compressed rotated copy (logrotate `compress`): read decompressed. */
+export const isGzipPath = (file: string): boolean => file.endsWith('.gz');
+
+/**
+ * Reads input `file` whole into `onChunk` (readInto): `-` is stdin, a `.gz` file is decompressed (its offsets
+ * are offsets in the uncompressed text; `onBytes` counts the bytes of the file, as its size does). A failed
+ * read or decompression is thrown with the file's path.
+ */
+export async function readInput(
+  file: string,
+  onChunk: (chunk: import('./tail/chunk.js').Chunk, fingerprint: string) => void,
+  maxLineBytes: number,
+  onBytes: (n: number) => void,
+  signal?: AbortSignal,
+): Promise<void> {
+  if (file === '-') return readInto(process.stdin, onChunk, maxLineBytes, onBytes, signal);
+  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  try {
+    if (!isGzipPath(file)) return await readInto(raw, onChunk, maxLineBytes, onBytes, signal);
+    const gunzip = createGunzip({ chunkSize: 1 << 20 });
+    raw.on('data', (b: Buffer | string) => onBytes(b.length));
+    raw.on('error', (e) => gunzip.destroy(e));
+    raw.pipe(gunzip);
+    await readInto(gunzip, onChunk, maxLineBytes, () => {}, signal);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw err.path ? err : Object.assign(err, { path: file, code: err.code ?? 'EIO' });
+  } finally {
+    raw.destroy();
+  }
 }
 
 /**
