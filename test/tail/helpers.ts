@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Chunk } from '../../src/tail/chunk.js';
+import { CheckpointStore } from '../../src/tail/checkpoint.js';
 import { FileFollower, type FileRef, type FollowerOptions, type TailNotice } from '../../src/tail/follower.js';
 import { fingerprintOf } from '../../src/tail/identity.js';
 import type { TailLogger } from '../../src/tail/log.js';
@@ -215,6 +216,17 @@ export class Scratch {
     this.followers.push(f);
     await f.start();
     return f;
+  }
+
+  /**
+   * A first run: follows `p` with a checkpoint store in `state` until `n` lines were read and committed, then
+   * stops (a clean stop: the checkpoint is written). The next follower of `p` resumes from it.
+   */
+  async firstRun(p: string, state: string, n: number): Promise<void> {
+    const col = new Collector();
+    const f = await this.follow({ path: p, store: await CheckpointStore.open(state, { debounceMs: 10 }), autoCommit: true }, col);
+    await settle(f, col, n);
+    await f.stop();
   }
 
   async cleanup(): Promise<void> {

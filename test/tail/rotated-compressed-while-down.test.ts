@@ -16,14 +16,6 @@ import { Collector, Lines, Scratch, settle, Written } from './helpers.js';
 const s = new Scratch();
 afterEach(() => s.cleanup());
 
-/** Follows `p` until `n` lines were read and committed, then stops (a clean stop: the checkpoint is written). */
-async function firstRun(p: string, state: string, n: number): Promise<void> {
-  const col = new Collector();
-  const f = await s.follow({ path: p, store: await CheckpointStore.open(state, { debounceMs: 10 }), autoCommit: true }, col);
-  await settle(f, col, n);
-  await f.stop();
-}
-
 /** What logrotate's `compress` does to a rotated file: `x` becomes `x.gz`. */
 function compress(file: string): void {
   writeFileSync(`${file}.gz`, gzipSync(readFileSync(file)));
@@ -57,7 +49,7 @@ describe('rotated and compressed while down', () => {
     const p = path.join(dir, 'stunnel.log');
     const state = path.join(dir, 'state');
     const a = new Written().append(p, lines.take(4));
-    await firstRun(p, state, 4);
+    await s.firstRun(p, state, 4);
     const tempsBefore = ourTemps();
 
     a.append(p, lines.take(3));
@@ -86,7 +78,7 @@ describe('rotated and compressed while down', () => {
     const p = path.join(dir, 'stunnel.log');
     const state = path.join(dir, 'state');
     const a = new Written().append(p, lines.take(3));
-    await firstRun(p, state, 3);
+    await s.firstRun(p, state, 3);
 
     a.append(p, lines.take(1));
     rotate(p);
@@ -110,7 +102,7 @@ describe('rotated and compressed while down', () => {
     const p = path.join(dir, 'stunnel.log');
     const state = path.join(dir, 'state');
     new Written().append(p, lines.take(3));
-    await firstRun(p, state, 3);
+    await s.firstRun(p, state, 3);
 
     // The checkpoint's file is gone (deleted, not rotated); an unrelated archive sits at path.2.gz.
     rmSync(p);

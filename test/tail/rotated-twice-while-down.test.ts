@@ -14,14 +14,6 @@ import { Collector, Lines, Scratch, settle, Written } from './helpers.js';
 const s = new Scratch();
 afterEach(() => s.cleanup());
 
-/** Follows `p` until `n` lines were read and committed, then stops (a clean stop: the checkpoint is written). */
-async function firstRun(p: string, state: string, n: number): Promise<void> {
-  const col = new Collector();
-  const f = await s.follow({ path: p, store: await CheckpointStore.open(state, { debounceMs: 10 }), autoCommit: true }, col);
-  await settle(f, col, n);
-  await f.stop();
-}
-
 describe('rotated twice while down', () => {
   it('rename, rename: the rest of path.2, all of path.1, then the new file', async () => {
     const lines = new Lines();
@@ -29,7 +21,7 @@ describe('rotated twice while down', () => {
     const p = path.join(dir, 'stunnel.log');
     const state = path.join(dir, 'state');
     const a = new Written().append(p, lines.take(4));
-    await firstRun(p, state, 4);
+    await s.firstRun(p, state, 4);
 
     a.append(p, lines.take(2));
     renameSync(p, `${p}.1`);
@@ -60,7 +52,7 @@ describe('rotated twice while down', () => {
     const p = path.join(dir, 'stunnel.log');
     const state = path.join(dir, 'state');
     const a = new Written().append(p, lines.take(4));
-    await firstRun(p, state, 4);
+    await s.firstRun(p, state, 4);
 
     a.append(p, lines.take(1));
     renameSync(p, `${p}.1`); // create
@@ -84,7 +76,7 @@ describe('rotated twice while down', () => {
     const p = path.join(dir, 'stunnel.log');
     const state = path.join(dir, 'state');
     const a = new Written().append(p, lines.take(3));
-    await firstRun(p, state, 3);
+    await s.firstRun(p, state, 3);
 
     renameSync(p, `${p}.1`);
     const b = new Written().append(p, lines.take(3));
