@@ -8,6 +8,7 @@
  */
 import { Command, CommanderError, Option } from 'commander';
 import { parseRuleFile, formatProblem } from './index.js';
+import { chooseEngine } from './rules/engine.js';
 import { readFile } from 'node:fs/promises';
 import { runScanCommand, ScanInputError, type ScanCommandOptions } from './scan-command.js';
 import type { WatchFlags } from './watch.js';
@@ -39,6 +40,12 @@ async function runRulesCheck(files: string[]): Promise<number> {
     }
     const r = parseRuleFile(text, file);
     for (const p of r.problems) process.stderr.write(`${formatProblem(p)}\n`);
+    for (const rule of r.rules) {
+      const c = chooseEngine(rule.match.message);
+      if (c.engine === 'linear') {
+        process.stdout.write(`${file}:${rule.line}: rule "${rule.id}": runs on the linear-time engine (${c.why})\n`);
+      }
+    }
     bad += r.problems.length;
     count += r.rules.length;
   }

@@ -10,6 +10,10 @@ import { parseRuleFile, loadRuleSet, RuleLoadError } from '../src/index.js';
 import { DEFAULT_RULES_FILE } from '../src/rules/load.js';
 import { readFileSync } from 'node:fs';
 import { main } from '../src/cli.js';
+import { spawnSync } from 'node:child_process';
+import { scanFiles } from '../src/index.js';
+
+const REPO = new URL('..', import.meta.url).pathname;
 
 const problems = (text: string) => parseRuleFile(text, 'user.yaml').problems.map((p) => `${p.line}:${p.rule ?? ''}:${p.message}`);
 
@@ -98,8 +102,33 @@ describe('rules check', () => {
     ]);
   });
 
-  it('refuses catastrophic patterns', () => {
-    expect(problems(`rules:\n  - id: slow\n    match: { message: '^(a+)+$' }\n`)[0]).toMatch(/^3:slow:refused: nested quantifier/);
+  it('runs patterns that could backtrack badly on the linear-time engine; refuses those it cannot run', async () => {
+    const text = `rules:
+  - id: nested
+    match: { message: '^(a+)+$' }
+  - id: counted
+    match: { message: '^(.*?,){11}P' }
+  - id: overlap
+    match: { message: '^(a|aa)*$' }
+  - id: wildcards
+    match: { message: '^(.*) (.*) (.*)x$' }
+  - id: plain
+    match: { message: '^Service \\[(?<service>.*)\\] accepted' }
+  - id: lookahead
+    match: { message: '^(?=x)(a+)+$' }
+`;
+    expect(problems(text)).toEqual([expect.stringMatching(/^13:lookahead:refused: nested quantifier in "\(a\+\)\+" needs the linear-time engine, which cannot run it: .*\(\?=/)]);
+    const dir = mkdtempSync(join(tmpdir(), 'sd-rules-'));
+    const f = join(dir, 'engines.yaml');
+    writeFileSync(f, text.slice(0, text.indexOf('  - id: lookahead')));
+    const set = await loadRuleSet([f]);
+    const engine = Object.fromEntries(set.rules.filter((r) => r.spec.file === f).map((r) => [r.id, r.engine]));
+    expect(engine).toEqual({ nested: 'linear', counted: 'linear', overlap: 'linear', wildcards: 'linear', plain: 'backtracking' });
+    // Same matches and captures on either engine.
+    const rule = (id: string) => set.rules.find((r) => r.id === id)!;
+    expect(rule('nested').regex.exec('aaaa')).not.toBeNull();
+    expect(rule('wildcards').regex.exec('a b cx')?.groups).toBeUndefined();
+    expect(rule('plain').regex.exec('Service [tls-client] accepted connection')?.groups).toEqual({ service: 'tls-client' });
   });
 
   it('refuses levels out of range and an empty file', () => {
@@ -120,10 +149,33 @@ describe('rules check', () => {
     expect(msg).toContain(`${b}:`);
   });
 
+  it('a user pattern that would backtrack for ages on a hostile line does not stall a scan', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sd-rules-'));
+    const rules = join(dir, 'words.yaml');
+    // Nested quantifier: V8 would try 2^n ways to split a long run of words before failing on the `?`.
+    writeFileSync(rules, `rules:
+  - id: service-words
+    match: { level: [5], message: '^Service \\[(?:\\w+\\s?)+\\]!' }
+    action: ignore
+`);
+    const real = readFileSync(new URL('../fixtures/connect-refused/d5.log', import.meta.url));
+    const log = join(dir, 'hostile.log');
+    // A synthetic hostile line (not stunnel output) between two real logs, each with its own run.
+    const hostile = `2026.11.22 06:00:00 LOG5[99]: Service [${'a'.repeat(3000)}?\n`;
+    writeFileSync(log, Buffer.concat([real, Buffer.from(hostile), real]));
+    const run = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'src/bin.ts'), 'scan', '--json', '--rules', rules, log], {
+      cwd: REPO, encoding: 'utf8', timeout: 120_000, maxBuffer: 1 << 26,
+    });
+    expect(run.signal).toBeNull(); // not killed by the guard
+    const got = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; reason: string });
+    const once = (await scanFiles([new URL('../fixtures/connect-refused/d5.log', import.meta.url).pathname])).events;
+    expect(got.map((e) => `${e.kind}/${e.reason}`)).toEqual([...once, ...once].map((e) => `${e.kind}/${e.reason}`));
+  });
+
   it('the CLI exits 2 and names file and line', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'sd-rules-'));
     const f = join(dir, 'bad.yaml');
-    writeFileSync(f, `rules:\n  - id: ok\n    match: { message: '^ok' }\n  - id: bad\n    match: { message: '^(a|a)*$' }\n`);
+    writeFileSync(f, `rules:\n  - id: ok\n    match: { message: '^ok' }\n  - id: bad\n    match: { message: '^(?=a)(a|a)*$' }\n`);
     const writes: string[] = [];
     const orig = process.stderr.write.bind(process.stderr);
     process.stderr.write = ((s: string) => (writes.push(String(s)), true)) as typeof process.stderr.write;

@@ -7,12 +7,15 @@ import type { IdClass, LineFormat, LineRecord } from '../parse/line.js';
 import type { Kind, Severity } from '../events.js';
 import type { Action, RuleSpec } from './schema.js';
 import { captureNames, type LocatedRule } from './load.js';
+import { compilePattern, type Engine, type Pattern } from './engine.js';
 
 export interface CompiledRule {
   readonly spec: LocatedRule;
   readonly id: string;
   readonly action: Action;
-  readonly regex: RegExp;
+  /** On V8's engine, or on the linear-time engine when the pattern could backtrack badly (engine.ts). */
+  readonly regex: Pattern;
+  readonly engine: Engine;
   /** Literal text every match starts with ('' when the pattern has none). */
   readonly prefix: string;
   readonly levels: number;
@@ -87,13 +90,14 @@ export function compileRule(spec: LocatedRule): CompiledRule {
   const lv = m.level === undefined ? [0, 1, 2, 3, 4, 5, 6, 7] : Array.isArray(m.level) ? m.level : [m.level];
   const scopes = m.scope === 'connection' ? SCOPE_BIT.connection : m.scope === 'process' ? SCOPE_BIT.process | SCOPE_BIT.none : 7;
   const formats = m.format ? m.format.reduce((a, f) => a | FORMAT_BIT[f], 0) : 7;
-  const regex = new RegExp(m.message);
+  const { pattern: regex, engine } = compilePattern(m.message);
   const event = spec.event ? { kind: spec.event.kind, reason: spec.event.reason, priority: spec.event.priority } : null;
   return {
     spec,
     id: spec.id,
     action: spec.action,
     regex,
+    engine,
     prefix: literalPrefix(m.message),
     levels: lv.reduce((a, l) => a | (1 << l), 0),
     scopes,

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { LineCounter, parseDocument, isSeq, type Node } from 'yaml';
 import type { ZodError } from 'zod';
 import { ruleFileSchema, EVENT_FIELDS, type RuleSpec } from './schema.js';
-import { catastrophicReason } from './safety.js';
+import { captureNamesOf, chooseEngine } from './engine.js';
 
 export interface RuleProblem {
   file: string;
@@ -117,8 +117,8 @@ export function checkRule(r: RuleSpec): Problem[] {
   } catch (e) {
     out.push({ key: ['match', 'message'], message: `invalid regular expression: ${(e as Error).message}` });
   }
-  const danger = catastrophicReason(r.match.message);
-  if (danger) out.push({ key: ['match', 'message'], message: `refused: ${danger} (can take exponential time on a long line)` });
+  const engine = re ? chooseEngine(r.match.message) : null;
+  if (engine && engine.engine === null) out.push({ key: ['match', 'message'], message: `refused: ${engine.error}` });
   const captures = re ? captureNames(re) : [];
   if (re && re.test('') && re.test('Zq9 ~') && r.action !== 'ignore') {
     out.push({ key: ['match', 'message'], message: 'the pattern matches every line: anchor it or make it specific' });
@@ -153,9 +153,8 @@ export function checkRule(r: RuleSpec): Problem[] {
   return out;
 }
 
-export function captureNames(re: RegExp): string[] {
-  // Named groups of the source, in order (`(?<name>`; lookbehinds are `(?<=` / `(?<!`).
-  return [...re.source.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((m) => m[1]!);
+export function captureNames(re: { source: string }): string[] {
+  return captureNamesOf(re.source);
 }
 
 /** Reads and checks rule files; throws one RuleLoadError listing every problem of every file. */

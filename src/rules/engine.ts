@@ -1,0 +1,64 @@
+/**
+ * Which regular-expression engine runs a rule's pattern. JavaScript's own engine (V8's irregexp) backtracks:
+ * fast, but some patterns take exponential or high-polynomial time on a long line, and the text of a line
+ * partly comes from the network (certificate subjects, peer names). Such patterns run on RE2JS, a pure
+ * JavaScript port of RE2 whose matching time is linear in the line's length; every other pattern runs on V8.
+ * A pattern that needs the linear engine but uses what RE2 lacks (lookaround, backreferences) is refused.
+ */
+import { RE2JS } from 're2js';
+import { catastrophicReason, polynomialReason } from './safety.js';
+
+/** What the rule engine needs of a compiled pattern: RegExp satisfies it, so does the linear engine's wrapper. */
+export interface Pattern {
+  readonly source: string;
+  exec(text: string): { groups?: Record<string, string | undefined> } | null;
+}
+
+export type Engine = 'backtracking' | 'linear';
+
+export type EngineChoice =
+  | { engine: 'backtracking' }
+  | { engine: 'linear'; why: string }
+  | { engine: null; error: string };
+
+/** Named groups of a pattern's source, in order (`(?<name>`; lookbehinds are `(?<=` / `(?<!`). */
+export function captureNamesOf(source: string): string[] {
+  return [...source.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((m) => m[1]!);
+}
+
+/** Decides the engine of a pattern that V8 accepts. */
+export function chooseEngine(source: string): EngineChoice {
+  const why = catastrophicReason(source) ?? polynomialReason(source);
+  if (!why) return { engine: 'backtracking' };
+  try {
+    RE2JS.compile(source);
+  } catch (e) {
+    return { engine: null, error: `${why} needs the linear-time engine, which cannot run it: ${(e as Error).message}` };
+  }
+  return { engine: 'linear', why };
+}
+
+/** A pattern on the linear-time engine, with RegExp's `exec(...).groups` shape. */
+class LinearPattern implements Pattern {
+  private readonly re: RE2JS;
+  private readonly names: string[];
+  constructor(readonly source: string) {
+    this.re = RE2JS.compile(source);
+    this.names = captureNamesOf(source);
+  }
+  exec(text: string): { groups?: Record<string, string | undefined> } | null {
+    const m = this.re.matcher(text);
+    if (!m.find()) return null;
+    if (this.names.length === 0) return {}; // as RegExp: no `groups` without named groups
+    const groups: Record<string, string | undefined> = {};
+    for (const n of this.names) groups[n] = m.group(n) ?? undefined;
+    return { groups };
+  }
+}
+
+/** Compiles `source` on the engine chooseEngine picks (the caller checked it with chooseEngine first). */
+export function compilePattern(source: string): { pattern: Pattern; engine: Engine } {
+  const c = chooseEngine(source);
+  if (c.engine === 'linear') return { pattern: new LinearPattern(source), engine: 'linear' };
+  return { pattern: new RegExp(source), engine: 'backtracking' };
+}
