@@ -29,7 +29,11 @@ const proxySchema = z
 
 export const configSchema = z
   .object({
-    listen: z.string().regex(/^(?:\[[0-9a-fA-F:]+\]|[^\s:]+):\d{1,5}$/, 'listen is HOST:PORT').default('127.0.0.1:9577'),
+    listen: z
+      .string()
+      .regex(/^(?:\[[0-9a-fA-F:]+\]|[^\s:]+):\d{1,5}$/, 'listen is HOST:PORT')
+      .refine((v) => !/:\d+$/.test(v) || Number(v.slice(v.lastIndexOf(':') + 1)) <= 65535, 'listen port is 0 to 65535')
+      .default('127.0.0.1:9577'),
     stateDir: z.string().min(1).optional(),
     rules: z.array(z.string().min(1)).default([]),
     eventsOut: z.string().min(1).optional(),
