@@ -400,9 +400,10 @@ export class Doctor {
     const grace = (this.opts.proxyGraceSeconds ?? 300) * 1000;
     for (const f of this.followed.values()) {
       const m = f.follower.metrics();
-      // Quiet connections are concluded only when the file is read to its end: while the sidecar is behind (a
-      // backlog, paused by a slow NDJSON reader), the end line may be waiting in the unread part.
-      if (m.deliveredOffset >= m.fileSize) f.source.correlator.sweep(performance.now(), this.opts.quietMs ?? 5000);
+      // Quiet connections are concluded only when the file is read to its end at this moment (a fresh fstat,
+      // not the size of the last check): while the sidecar is behind (a backlog, starved of CPU, paused by a
+      // slow NDJSON reader), the end line may be waiting in the unread part.
+      f.source.correlator.sweep(performance.now(), this.opts.quietMs ?? 5000, () => f.follower.caughtUp());
       f.size = m.fileSize;
       this.metrics.fileStats(f.proxy, m.committedOffset, Math.max(m.fileSize, m.committedOffset));
       if (f.fromGlob && f.goneSince !== null && now - f.goneSince > grace) void this.unfollow(f.key, true);

@@ -1,4 +1,4 @@
-import { readSync, promises as fsp, type Stats } from 'node:fs';
+import { fstatSync, readSync, statSync, promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_MAX_LINE_BYTES, LineChunker, type Chunk } from './chunk.js';
@@ -393,6 +393,32 @@ export class FileFollower {
       if (this.store) await this.store.flush();
     })();
     return this.stopPromise;
+  }
+
+  /**
+   * Whether every byte of the followed file is delivered at this moment: a fresh fstat of the file being read
+   * (synchronous, so nothing runs between it and the caller's decision) equals the delivered offset, no older
+   * file is still being drained, and no other file waits at the path (a rotation not seen yet). The size seen
+   * at the last check is not enough: while the follower is starved of CPU or paused by backpressure, lines
+   * written since that check are unread. Callers decide with it that a log is quiet (the correlator's sweep).
+   */
+  caughtUp(): boolean {
+    if (this.stopped) return false;
+    const cur = this.cur;
+    if (!cur) return true; // nothing open (missing, unreadable): no unread line can be delivered now
+    if (this.active !== cur || cur.finalOffset !== undefined) return false;
+    try {
+      if (fstatSync(cur.fh.fd).size !== this.chunker.committedOffset) return false;
+    } catch {
+      return false;
+    }
+    try {
+      const st = statSync(this.path);
+      if ((st.dev !== cur.dev || st.ino !== cur.ino) && st.size > 0) return false;
+    } catch {
+      /* the path is gone: nothing more will come there */
+    }
+    return true;
   }
 
   metrics(): FollowerMetrics {
