@@ -112,6 +112,14 @@ export const METRICS = {
     name: 'stunnel_doctor_events_dropped_total', type: 'counter', labels: [],
     help: 'Events dropped because a consumer could not keep up.',
   },
+  readTurnBytesMax: {
+    name: 'stunnel_doctor_read_turn_bytes_max', type: 'gauge', labels: [],
+    help: 'The most bytes read by the read turns in progress at once since start: a backlog is read in bounded turns (at most 2 MiB of one file each, 4 at once).',
+  },
+  eventsOutBuffered: {
+    name: 'stunnel_doctor_events_out_buffered_bytes', type: 'gauge', labels: [],
+    help: 'NDJSON event bytes written to --events-out and not yet taken by it; reading pauses while it is above its bound (16 MiB).',
+  },
   rulesReloadSuccess: {
     name: 'stunnel_doctor_rules_reload_success', type: 'gauge', labels: [],
     help: '1 if the last load of the classification rules succeeded, 0 if it failed.',
@@ -441,6 +449,12 @@ export class DoctorMetrics {
 
   eventsDropped(n = 1): void {
     this.fam('eventsDropped').add({}, n);
+  }
+
+  /** Reading gauges (housekeeping): the read gate's high-water mark, the NDJSON output's unwritten bytes. */
+  reading(turnBytesMax: number, eventsOutBuffered: number): void {
+    this.fam('readTurnBytesMax').set({}, turnBytesMax);
+    this.fam('eventsOutBuffered').set({}, eventsOutBuffered);
   }
 
   rulesReloaded(ok: boolean): void {

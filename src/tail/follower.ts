@@ -7,6 +7,7 @@ import { FINGERPRINT_MAX, fingerprintOf } from './identity.js';
 import { errInfo, silentLogger, type TailLogger } from './log.js';
 import { logdnaTailSource, type ByteSource, type ByteSourceFactory } from './source.js';
 import { sharedWatchHub, type DirWatchHub } from './watch.js';
+import type { ReadGate, ReadTurn } from './gate.js';
 
 /**
  * How the followed file changed under us.
@@ -128,6 +129,9 @@ export interface FollowerMetrics {
   errors: number;
   bytesRead: number;
   chunks: number;
+  /** Read turns done, and the most bytes one turn read (bounded by maxReadBytes). */
+  turns: number;
+  maxTurnBytes: number;
 }
 
 export interface FollowerOptions {
@@ -170,6 +174,13 @@ export interface FollowerOptions {
   retryMaxMs?: number;
   /** Read size while catching up (default 64 KiB). */
   readChunkBytes?: number;
+  /**
+   * At most this many bytes per read turn (default 2 MiB). A file further behind is read in several turns;
+   * between them the follower yields (other files, timers, HTTP run) and honours `ready` again.
+   */
+  maxReadBytes?: number;
+  /** Shared by many followers: at most `gate.slots` read turns at once (default: no gate). */
+  readGate?: ReadGate;
   logger?: TailLogger;
   /** The reader adapter (default: @logdna/tail-file). */
   sourceFactory?: ByteSourceFactory;
@@ -316,6 +327,11 @@ export class FileFollower {
   private bytesRead = 0;
   private chunks = 0;
   private pathSize = 0;
+  private readonly maxReadBytes: number;
+  private turns = 0;
+  private maxTurnBytes = 0;
+  /** The read turn in progress (bytes delivered by it are counted into its gate). */
+  private turn: { bytes: number; gate: ReadTurn | null } | null = null;
 
   constructor(opts: FollowerOptions) {
     this.opts = opts;
@@ -329,11 +345,12 @@ export class FileFollower {
     this.retryMinMs = opts.retryMinMs ?? 200;
     this.retryMaxMs = opts.retryMaxMs ?? 30_000;
     this.chunker = new LineChunker(0, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+    this.maxReadBytes = Math.max(1, opts.maxReadBytes ?? 2 << 20);
   }
 
   /**
-   * Opens the file (or starts waiting for it) and reads what is there. Resolves once that first attempt
-   * is done; never rejects for file problems (they are notices).
+   * Opens the file (or starts waiting for it) and reads what is there (every turn of it). Resolves once that
+   * first attempt is done; never rejects for file problems (they are notices).
    */
   async start(): Promise<void> {
     if (this.started) return;
@@ -341,11 +358,20 @@ export class FileFollower {
     await this.exclusive(() => this.checkOnce());
     // ...and the first read it queued.
     await this.tail;
+    await this.settle();
   }
 
-  /** Runs a check-and-read now; resolves when it is done (tests and `scan`-like callers). */
+  /** Runs a check-and-read now; resolves when it is done, every turn of it (tests and `scan`-like callers). */
   check(): Promise<void> {
-    return this.exclusive(() => this.checkOnce()).then(() => {});
+    return this.exclusive(() => this.checkOnce()).then(() => this.settle());
+  }
+
+  /** A read turn stopped at maxReadBytes and queued the next: the file is not read to the size seen yet. */
+  private behind = false;
+
+  /** Waits for the turns queued by the per-turn bound (the rest of what was there when the read began). */
+  private async settle(): Promise<void> {
+    while (this.behind && !this.stopped) await this.tail;
   }
 
   /**
@@ -447,6 +473,8 @@ export class FileFollower {
       errors: this.errors,
       bytesRead: this.bytesRead,
       chunks: this.chunks,
+      turns: this.turns,
+      maxTurnBytes: this.maxTurnBytes,
     };
   }
 
@@ -530,6 +558,7 @@ export class FileFollower {
   // ------------------------------------------------------------------------------------------ the check
 
   private async checkOnce(): Promise<void> {
+    this.behind = false;
     try {
       this.ensureWatches();
       if (!this.cur) await this.openInitial();
@@ -589,11 +618,11 @@ export class FileFollower {
         }
       }
       // Nothing appended since the last read: skip the read (idle files cost one lstat per poll period).
-      if (p.st.size > pos || !cur.source) await cur.source?.poll();
+      if (p.st.size > pos || !cur.source) await this.readTurn(cur);
       return;
     }
     // The path no longer leads to the file we read: keep reading that one through our handle meanwhile.
-    await cur.source?.poll();
+    await this.readTurn(cur);
     if (this.stopped || this.cur !== cur) return;
     if (p.kind === 'missing') {
       if (!cur.pathGone) {
@@ -743,7 +772,7 @@ export class FileFollower {
     this.chunker.reset(gen.startOffset);
     this.active = gen;
     gen.source = this.sourceFactory(
-      { fh: gen.fh, startPos: gen.startOffset, readChunkBytes: this.opts.readChunkBytes },
+      { fh: gen.fh, startPos: gen.startOffset, readChunkBytes: this.opts.readChunkBytes, maxPollBytes: this.maxReadBytes },
       {
         data: (buf) => this.onData(gen, buf),
         truncated: () => {
@@ -768,7 +797,7 @@ export class FileFollower {
     onGen?.(gen);
     if (copy.st.size > from) {
       this.startSource(gen);
-      await gen.source!.poll();
+      await this.readToEnd(gen);
     }
     await this.retire(gen, true);
     return gen;
@@ -840,7 +869,7 @@ export class FileFollower {
 
   /** Rotation (rename/replaced): drain the old file to its current end, then follow the new one from 0. */
   private async switchTo(old: Gen, op: Opened, mode: RotationMode): Promise<void> {
-    if (old.source) await old.source.poll();
+    await this.readToEnd(old);
     // Rotated twice between two checks: the old file is at `path.2`, and `path.1` comes before the new one.
     const newer = mode === 'rename' ? await this.newerThan(old, op) : [];
     await this.retire(old, true);
@@ -905,9 +934,71 @@ export class FileFollower {
 
   // ------------------------------------------------------------------------------------------ delivery
 
+  /**
+   * One bounded read turn of `gen`'s source: waits for a slot of the shared gate (if any), then for `ready`
+   * (the consumer's output may have become congested while waiting), reads at most maxReadBytes. When the
+   * bound cut it short, another check-and-read is queued: the rest is read in later turns, after the event
+   * loop has run other work.
+   */
+  private async readTurn(gen: Gen): Promise<void> {
+    if (!gen.source || this.stopped) return;
+    await this.boundedPoll(gen);
+    if (gen.source?.limited && !this.stopped && gen === this.cur) {
+      this.behind = true;
+      this.trigger();
+    }
+  }
+
+  /** Reads `gen` to its current end (a file being left: rotated, drained), turn by turn. */
+  private async readToEnd(gen: Gen): Promise<void> {
+    for (;;) {
+      await this.boundedPoll(gen);
+      if (this.stopped || !gen.source?.limited) return;
+      const wait = this.opts.ready?.();
+      if (wait) await Promise.race([wait, this.stopSignal]);
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private async boundedPoll(gen: Gen): Promise<void> {
+    const src = gen.source;
+    if (!src || this.stopped) return;
+    let slot: ReadTurn | null = null;
+    const gate = this.opts.readGate;
+    if (gate) {
+      slot = await gate.acquire(this.stopSignal);
+      if (!slot) return;
+    }
+    try {
+      if (gate) {
+        const wait = this.opts.ready?.();
+        if (wait) await Promise.race([wait, this.stopSignal]);
+      }
+      if (this.stopped || gen.source !== src) return;
+      const turn = { bytes: 0, gate: slot };
+      this.turn = turn;
+      try {
+        await src.poll();
+      } finally {
+        this.turn = null;
+      }
+      if (turn.bytes > 0) {
+        this.turns++;
+        if (turn.bytes > this.maxTurnBytes) this.maxTurnBytes = turn.bytes;
+      }
+    } finally {
+      slot?.release();
+    }
+  }
+
   private onData(gen: Gen, buf: Buffer): void {
     if (this.stopped || this.active !== gen) return;
     this.bytesRead += buf.length;
+    const t = this.turn;
+    if (t) {
+      t.bytes += buf.length;
+      t.gate?.add(buf.length);
+    }
     this.chunker.push(buf, (chunk) => this.deliver(gen, chunk));
   }
 
