@@ -18,6 +18,7 @@ import { DiagnoseBook, type Diagnosis } from './sinks/diagnose.js';
 import { StatusBook } from './sinks/status.js';
 import { CheckpointStore } from './tail/checkpoint.js';
 import { FileFollower, type FileRef, type FollowerNotice } from './tail/follower.js';
+import { ReadGate } from './tail/gate.js';
 import { proxyNameFromPath } from './scan.js';
 import { VERSION } from './version.js';
 import type { ProxyConfig } from './config.js';
@@ -45,6 +46,10 @@ export interface DoctorOptions {
   logger?: Logger;
   /** Verdict-bearing connections with no end line for this long are concluded (debug <= 4 logs). */
   quietMs?: number;
+  /** A file behind is read in turns of at most this many bytes (default 2 MiB). */
+  maxReadBytes?: number;
+  /** At most this many read turns at once, over all files (default 4). */
+  readSlots?: number;
   /** Called synchronously for every event, before any other sink (registered before reading starts). */
   onEvent?: (e: DoctorEvent) => void;
 }
@@ -105,10 +110,13 @@ export class Doctor {
   private closed = false;
   private opts: DoctorOptions;
   private eventsOutBlocked = 0;
+  /** Shared by every follower: a backlog is read in bounded turns, a few at once. */
+  readonly readGate: ReadGate;
 
   private constructor(opts: DoctorOptions) {
     this.opts = opts;
     this.log = opts.logger ?? pino({ level: 'silent' });
+    this.readGate = new ReadGate(opts.readSlots ?? 4);
     this.events$ = this.hub.events$;
     this.metrics = new DoctorMetrics({
       staticLabelNames: opts.labels ?? [],
@@ -312,6 +320,8 @@ export class Doctor {
       },
       onNotice: (n) => this.onNotice(f, n),
       ready: () => this.outReady(),
+      readGate: this.readGate,
+      ...(this.opts.maxReadBytes !== undefined ? { maxReadBytes: this.opts.maxReadBytes } : {}),
     });
     this.followed.set(key, f);
     // Reading starts on the next turn of the event loop: a subscriber attached right after
@@ -415,13 +425,15 @@ export class Doctor {
     const grace = (this.opts.proxyGraceSeconds ?? 300) * 1000;
     for (const f of this.followed.values()) {
       const m = f.follower.metrics();
-      // Quiet connections are concluded only when the file is read to its end: while the sidecar is behind (a
-      // backlog, paused by a slow NDJSON reader), the end line may be waiting in the unread part.
-      if (m.deliveredOffset >= m.fileSize) f.source.correlator.sweep(performance.now(), this.opts.quietMs ?? 5000);
+      // Quiet connections are concluded only when the file is read to its end at this moment (a fresh fstat,
+      // not the size of the last check): while the sidecar is behind (a backlog, starved of CPU, paused by a
+      // slow NDJSON reader), the end line may be waiting in the unread part.
+      f.source.correlator.sweep(performance.now(), this.opts.quietMs ?? 5000, () => f.follower.caughtUp());
       f.size = m.fileSize;
       this.metrics.fileStats(f.proxy, m.committedOffset, Math.max(m.fileSize, m.committedOffset));
       if (f.fromGlob && f.goneSince !== null && now - f.goneSince > grace) void this.unfollow(f.key, true);
     }
+    this.metrics.reading(this.readGate.maxBytes, this.opts.eventsOut?.writableLength ?? 0);
     void this.commitCheckpoints();
   }
 

@@ -41,7 +41,8 @@ describe('a restored verdict is not swept for the downtime', () => {
     const p2 = new Pipeline(rules, sink);
     const s2 = p2.source('p', { proxy: 'p', file: LOG });
     s2.correlator.restore(snapshot);
-    s2.correlator.sweep(performance.now(), 5000); // the sidecar's first housekeeping, before the backlog is read
+    // The sidecar's first housekeeping, before the backlog is read (the sweep runs on the monotonic clock).
+    s2.correlator.sweep(performance.now(), 5000);
     expect(events.filter((e) => e.kind === 'cert_verify_failed')).toEqual([]);
     feed(p2, s2, cut, bytes.length);
     p2.finish(s2);

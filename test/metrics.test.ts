@@ -316,13 +316,59 @@ describe('series cap', () => {
     expect(await sum(m, 'stunnel_doctor_series_dropped_total')).toBe(2);
     // The series created at 0 on first sight are best effort: they do not count as drops...
     expect(await count(m, 'stunnel_failures_total')).toBe(3);
-    // ...but a real failure that finds the metric full does.
+    // ...and give way to real failures: each takes the place of the oldest series still at 0.
     m.onEvent(certFailed('ldap', 'a', 'revoked'));
-    expect(await count(m, 'stunnel_failures_total', { reason: 'revoked' })).toBe(0);
+    m.onEvent(certFailed('ldap', 'b', 'expired'));
+    m.onEvent(certFailed('ldap', 'c', 'expired'));
+    expect(await count(m, 'stunnel_failures_total')).toBe(3);
+    expect(await sum(m, 'stunnel_failures_total')).toBe(3);
+    expect(await sum(m, 'stunnel_doctor_series_dropped_total')).toBe(2);
+    // A metric full of real series refuses the next one, and counts it.
+    m.onEvent(certFailed('ldap', 'a', 'self_signed'));
+    expect(await count(m, 'stunnel_failures_total', { reason: 'self_signed' })).toBe(0);
     expect(await sum(m, 'stunnel_doctor_series_dropped_total')).toBe(3);
     // Each metric has its own cap.
     m.lines('ldap', 'matched');
     expect(await count(m, 'stunnel_doctor_lines_total')).toBe(1);
+  });
+
+  it('100 proxies x 8 services: every real failure has its series under the default cap, none dropped', async () => {
+    const m = metrics();
+    const proxies = Array.from({ length: 100 }, (_, i) => `p${i}`);
+    const services = Array.from({ length: 8 }, (_, i) => `svc-${i}`);
+    // First sight of every service (its series pre-created at 0: 800 x 24 failure series wanted, over the cap).
+    for (const p of proxies) for (const s of services) m.accepted(p, s);
+    const F = 'stunnel_failures_total';
+    expect(await count(m, F)).toBe(10_000);
+    expect(await sum(m, 'stunnel_doctor_series_dropped_total')).toBe(0);
+    // Then failures of every family on every service, late in the run: none is refused.
+    let n = 0;
+    for (const p of proxies) {
+      for (const s of services) {
+        m.onEvent(certFailed(p, s, 'expired'));
+        m.onEvent(connectFailed(p, s, 'refused'));
+        m.onEvent(handshakeFailed(p, s, 'peer_disconnected'));
+        m.onEvent(rejected(p, s));
+        n += 4;
+      }
+    }
+    expect(await sum(m, F)).toBe(n);
+    expect(await count(m, F, { kind: 'connection_rejected' })).toBe(800);
+    expect(await sum(m, F, { proxy: 'p99', service: 'svc-7', kind: 'tls_handshake_failed', reason: 'peer_disconnected' })).toBe(1);
+    expect(await count(m, F)).toBeLessThanOrEqual(10_000);
+    expect(await sum(m, 'stunnel_doctor_series_dropped_total')).toBe(0);
+    expect(await sum(m, 'stunnel_connections_accepted_total')).toBe(800);
+    expect(await sum(m, 'stunnel_connections_finished_total', { outcome: 'failed' })).toBe(2400);
+  });
+
+  it('a preset series moved by a label change stays a preset', async () => {
+    const m = metrics({ maxSeriesPerMetric: 2, staticLabelNames: ['purpose'] });
+    m.accepted('ldap', 'a'); // 24 failure series wanted, 2 presets created
+    m.setProxyLabels('ldap', { purpose: 'x' });
+    m.onEvent(certFailed('ldap', 'a', 'revoked'));
+    m.onEvent(certFailed('ldap', 'a', 'expired'));
+    expect(await sum(m, 'stunnel_failures_total')).toBe(2);
+    expect(await sum(m, 'stunnel_doctor_series_dropped_total')).toBe(0);
   });
 
   it('caps the scrape-time gauge too', async () => {

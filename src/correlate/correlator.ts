@@ -412,15 +412,31 @@ export class SourceCorrelator {
     throw new Error('rule set has no config-successful rule');
   }
 
-  /** Emits verdict-bearing connections that got no end line for `quietMs` (monotonic, from performance.now()). */
-  sweep(now: number, quietMs: number): void {
-    if (this.waiting <= 0) return;
+  /**
+   * Emits verdict-bearing connections that got no end line for `quietMs` (monotonic, from performance.now()).
+   * `caughtUp` is asked, once and only when some connection is due, right before anything is concluded: false
+   * (the file holds bytes not read yet, which may be the end line) concludes nothing. Returns how many were
+   * concluded.
+   */
+  sweep(now: number, quietMs: number, caughtUp?: () => boolean): number {
+    if (this.waiting <= 0) return 0;
+    let due = false;
+    for (const c of this.conns.values()) {
+      if (c.verdict && now - c.verdictAt >= quietMs) {
+        due = true;
+        break;
+      }
+    }
+    if (!due || (caughtUp && !caughtUp())) return 0;
+    let n = 0;
     for (const c of [...this.conns.values()]) {
       if (c.verdict && now - c.verdictAt >= quietMs) {
         this.conns.delete(c.id);
         this.concludeUnended(c);
+        n++;
       }
     }
+    return n;
   }
 
   private emit(

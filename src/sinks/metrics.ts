@@ -5,7 +5,9 @@
  * Labels only come from bounded sets: proxy and service names from the configuration, the closed kind and
  * reason sets of the event contract, and the fixed enums below. Network text (peers, subjects, targets) is
  * never a label. Every labelled metric is capped at `maxSeriesPerMetric` series; a series refused by the cap
- * increments stunnel_doctor_series_dropped_total instead.
+ * increments stunnel_doctor_series_dropped_total instead. Series pre-created at 0 (so that a known service's
+ * first failure is an increase) only fill room that nothing else uses: a real series that finds its metric
+ * full takes the place of the oldest of them, and only a metric full of real series refuses (and counts).
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import {
@@ -112,6 +114,14 @@ export const METRICS = {
     name: 'stunnel_doctor_events_dropped_total', type: 'counter', labels: [],
     help: 'Events dropped because a consumer could not keep up.',
   },
+  readTurnBytesMax: {
+    name: 'stunnel_doctor_read_turn_bytes_max', type: 'gauge', labels: [],
+    help: 'The most bytes read by the read turns in progress at once since start: a backlog is read in bounded turns (at most 2 MiB of one file each, 4 at once).',
+  },
+  eventsOutBuffered: {
+    name: 'stunnel_doctor_events_out_buffered_bytes', type: 'gauge', labels: [],
+    help: 'NDJSON event bytes written to --events-out and not yet taken by it; reading pauses while it is above its bound (16 MiB).',
+  },
   rulesReloadSuccess: {
     name: 'stunnel_doctor_rules_reload_success', type: 'gauge', labels: [],
     help: '1 if the last load of the classification rules succeeded, 0 if it failed.',
@@ -162,9 +172,18 @@ export interface DoctorMetricsOptions {
 
 type Labels = Record<string, string>;
 
+interface SeriesEntry {
+  labels: Labels;
+  value: number;
+  /** Pre-created at 0 and never touched since: the first to give way when the metric is full. */
+  preset?: boolean;
+}
+
 /** One metric plus the series it holds, so the cap, removeProxy and relabelling work without prom-client internals. */
 class Family {
-  private readonly series = new Map<string, { labels: Labels; value: number }>();
+  private readonly series = new Map<string, SeriesEntry>();
+  /** Keys of the preset series, oldest first. */
+  private readonly presets = new Set<string>();
 
   constructor(
     readonly spec: MetricSpec,
@@ -178,26 +197,59 @@ class Family {
     return JSON.stringify(this.labelNames.map((n) => labels[n]));
   }
 
-  /** The series entry, created when under the cap; null (and counted unless `quiet`) when refused. */
-  private entry(labels: Labels, quiet = false): { labels: Labels; value: number } | null {
-    const key = this.key(labels);
-    let s = this.series.get(key);
-    if (s) return s;
-    if (this.series.size >= this.cap) {
-      if (!quiet) this.refused();
-      return null;
-    }
-    s = { labels, value: 0 };
-    this.series.set(key, s);
-    return s;
+  /** Series held (presets included). */
+  get size(): number {
+    return this.series.size;
   }
 
-  add(labels: Labels, n: number, quiet = false): void {
+  /**
+   * The series entry, created when under the cap, or in place of the oldest preset series for a real one;
+   * null (and counted) when refused.
+   */
+  private entry(labels: Labels): SeriesEntry | null {
+    const key = this.key(labels);
+    const s = this.series.get(key);
+    if (s) {
+      if (s.preset) {
+        s.preset = false;
+        this.presets.delete(key);
+      }
+      return s;
+    }
+    if (this.series.size >= this.cap) {
+      const oldest = this.presets.values().next();
+      if (oldest.done) {
+        this.refused();
+        return null;
+      }
+      const gone = this.series.get(oldest.value)!;
+      this.presets.delete(oldest.value);
+      this.series.delete(oldest.value);
+      this.metric.remove(gone.labels);
+    }
+    const created: SeriesEntry = { labels, value: 0 };
+    this.series.set(key, created);
+    return created;
+  }
+
+  add(labels: Labels, n: number): void {
     if (!(n >= 0 && Number.isFinite(n))) return;
-    const s = this.entry(labels, quiet);
+    const s = this.entry(labels);
     if (!s) return;
     s.value += n;
     (this.metric as Counter<string>).inc(s.labels, n);
+  }
+
+  /**
+   * A series at 0 created ahead of its first use, best effort: only while the metric has room (never counted
+   * as a drop), and given up for any real series that finds the metric full.
+   */
+  preset(labels: Labels): void {
+    const key = this.key(labels);
+    if (this.series.has(key) || this.series.size >= this.cap) return;
+    this.series.set(key, { labels, value: 0, preset: true });
+    this.presets.add(key);
+    (this.metric as Counter<string>).inc(labels, 0);
   }
 
   set(labels: Labels, v: number): void {
@@ -208,11 +260,12 @@ class Family {
   }
 
   /** Removes every series the predicate selects; returns them. */
-  removeWhere(pred: (l: Labels) => boolean): { labels: Labels; value: number }[] {
-    const out: { labels: Labels; value: number }[] = [];
+  removeWhere(pred: (l: Labels) => boolean): SeriesEntry[] {
+    const out: SeriesEntry[] = [];
     for (const [key, s] of this.series) {
       if (!pred(s.labels)) continue;
       this.series.delete(key);
+      this.presets.delete(key);
       this.metric.remove(s.labels);
       out.push(s);
     }
@@ -387,13 +440,13 @@ export class DoctorMetrics {
     if (this.knownServiceCount >= this.cap) return;
     set.add(service);
     this.knownServiceCount++;
-    this.fam('connectionsAccepted').add(this.proxyLabels(proxy, { service }), 0, true);
+    this.fam('connectionsAccepted').preset(this.proxyLabels(proxy, { service }));
     for (const outcome of OUTCOMES) {
-      this.fam('connectionsFinished').add(this.proxyLabels(proxy, { service, outcome }), 0, true);
+      this.fam('connectionsFinished').preset(this.proxyLabels(proxy, { service, outcome }));
     }
     const failures = this.fam('failures');
     for (const kind of PREINIT_FAILURE_KINDS) {
-      for (const reason of REASONS[kind]) failures.add(this.proxyLabels(proxy, { service, kind, reason }), 0, true);
+      for (const reason of REASONS[kind]) failures.preset(this.proxyLabels(proxy, { service, kind, reason }));
     }
   }
 
@@ -443,6 +496,12 @@ export class DoctorMetrics {
     this.fam('eventsDropped').add({}, n);
   }
 
+  /** Reading gauges (housekeeping): the read gate's high-water mark, the NDJSON output's unwritten bytes. */
+  reading(turnBytesMax: number, eventsOutBuffered: number): void {
+    this.fam('readTurnBytesMax').set({}, turnBytesMax);
+    this.fam('eventsOutBuffered').set({}, eventsOutBuffered);
+  }
+
   rulesReloaded(ok: boolean): void {
     this.fam('rulesReloadSuccess').set({}, ok ? 1 : 0);
     if (ok) this.fam('rulesReloadTimestamp').set({}, this.now() / 1000);
@@ -466,7 +525,8 @@ export class DoctorMetrics {
       const moved = f.removeWhere((l) => l.proxy === proxy);
       for (const s of moved) {
         const labels2 = { ...s.labels, ...next };
-        if (f.spec.type === 'counter') f.add(labels2, s.value);
+        if (s.preset) f.preset(labels2);
+        else if (f.spec.type === 'counter') f.add(labels2, s.value);
         else f.set(labels2, s.value);
       }
     }

@@ -1,4 +1,4 @@
-import { readSync, promises as fsp, type Stats } from 'node:fs';
+import { fstatSync, readSync, statSync, promises as fsp, type Stats } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { DEFAULT_MAX_LINE_BYTES, LineChunker, type Chunk } from './chunk.js';
@@ -8,6 +8,7 @@ import { COMPRESSED_SUFFIX, compressedFingerprint, decompressToTemp, removeTemp 
 import { errInfo, silentLogger, type TailLogger } from './log.js';
 import { logdnaTailSource, type ByteSource, type ByteSourceFactory } from './source.js';
 import { sharedWatchHub, type DirWatchHub } from './watch.js';
+import type { ReadGate, ReadTurn } from './gate.js';
 
 /**
  * How the followed file changed under us.
@@ -129,6 +130,9 @@ export interface FollowerMetrics {
   errors: number;
   bytesRead: number;
   chunks: number;
+  /** Read turns done, and the most bytes one turn read (bounded by maxReadBytes). */
+  turns: number;
+  maxTurnBytes: number;
 }
 
 export interface FollowerOptions {
@@ -171,6 +175,13 @@ export interface FollowerOptions {
   retryMaxMs?: number;
   /** Read size while catching up (default 64 KiB). */
   readChunkBytes?: number;
+  /**
+   * At most this many bytes per read turn (default 2 MiB). A file further behind is read in several turns;
+   * between them the follower yields (other files, timers, HTTP run) and honours `ready` again.
+   */
+  maxReadBytes?: number;
+  /** Shared by many followers: at most `gate.slots` read turns at once (default: no gate). */
+  readGate?: ReadGate;
   logger?: TailLogger;
   /** The reader adapter (default: @logdna/tail-file). */
   sourceFactory?: ByteSourceFactory;
@@ -317,6 +328,11 @@ export class FileFollower {
   private bytesRead = 0;
   private chunks = 0;
   private pathSize = 0;
+  private readonly maxReadBytes: number;
+  private turns = 0;
+  private maxTurnBytes = 0;
+  /** The read turn in progress (bytes delivered by it are counted into its gate). */
+  private turn: { bytes: number; gate: ReadTurn | null } | null = null;
 
   constructor(opts: FollowerOptions) {
     this.opts = opts;
@@ -330,11 +346,12 @@ export class FileFollower {
     this.retryMinMs = opts.retryMinMs ?? 200;
     this.retryMaxMs = opts.retryMaxMs ?? 30_000;
     this.chunker = new LineChunker(0, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES);
+    this.maxReadBytes = Math.max(1, opts.maxReadBytes ?? 2 << 20);
   }
 
   /**
-   * Opens the file (or starts waiting for it) and reads what is there. Resolves once that first attempt
-   * is done; never rejects for file problems (they are notices).
+   * Opens the file (or starts waiting for it) and reads what is there (every turn of it). Resolves once that
+   * first attempt is done; never rejects for file problems (they are notices).
    */
   async start(): Promise<void> {
     if (this.started) return;
@@ -342,11 +359,20 @@ export class FileFollower {
     await this.exclusive(() => this.checkOnce());
     // ...and the first read it queued.
     await this.tail;
+    await this.settle();
   }
 
-  /** Runs a check-and-read now; resolves when it is done (tests and `scan`-like callers). */
+  /** Runs a check-and-read now; resolves when it is done, every turn of it (tests and `scan`-like callers). */
   check(): Promise<void> {
-    return this.exclusive(() => this.checkOnce()).then(() => {});
+    return this.exclusive(() => this.checkOnce()).then(() => this.settle());
+  }
+
+  /** A read turn stopped at maxReadBytes and queued the next: the file is not read to the size seen yet. */
+  private behind = false;
+
+  /** Waits for the turns queued by the per-turn bound (the rest of what was there when the read began). */
+  private async settle(): Promise<void> {
+    while (this.behind && !this.stopped) await this.tail;
   }
 
   /**
@@ -396,6 +422,32 @@ export class FileFollower {
     return this.stopPromise;
   }
 
+  /**
+   * Whether every byte of the followed file is delivered at this moment: a fresh fstat of the file being read
+   * (synchronous, so nothing runs between it and the caller's decision) equals the delivered offset, no older
+   * file is still being drained, and no other file waits at the path (a rotation not seen yet). The size seen
+   * at the last check is not enough: while the follower is starved of CPU or paused by backpressure, lines
+   * written since that check are unread. Callers decide with it that a log is quiet (the correlator's sweep).
+   */
+  caughtUp(): boolean {
+    if (this.stopped) return false;
+    const cur = this.cur;
+    if (!cur) return true; // nothing open (missing, unreadable): no unread line can be delivered now
+    if (this.active !== cur || cur.finalOffset !== undefined) return false;
+    try {
+      if (fstatSync(cur.fh.fd).size !== this.chunker.committedOffset) return false;
+    } catch {
+      return false;
+    }
+    try {
+      const st = statSync(this.path);
+      if ((st.dev !== cur.dev || st.ino !== cur.ino) && st.size > 0) return false;
+    } catch {
+      /* the path is gone: nothing more will come there */
+    }
+    return true;
+  }
+
   metrics(): FollowerMetrics {
     const reading = this.active ?? this.cur;
     const cg = this.committed ? this.gens.get(this.committed.gen) : undefined;
@@ -422,6 +474,8 @@ export class FileFollower {
       errors: this.errors,
       bytesRead: this.bytesRead,
       chunks: this.chunks,
+      turns: this.turns,
+      maxTurnBytes: this.maxTurnBytes,
     };
   }
 
@@ -505,6 +559,7 @@ export class FileFollower {
   // ------------------------------------------------------------------------------------------ the check
 
   private async checkOnce(): Promise<void> {
+    this.behind = false;
     try {
       this.ensureWatches();
       if (!this.cur) await this.openInitial();
@@ -564,11 +619,11 @@ export class FileFollower {
         }
       }
       // Nothing appended since the last read: skip the read (idle files cost one lstat per poll period).
-      if (p.st.size > pos || !cur.source) await cur.source?.poll();
+      if (p.st.size > pos || !cur.source) await this.readTurn(cur);
       return;
     }
     // The path no longer leads to the file we read: keep reading that one through our handle meanwhile.
-    await cur.source?.poll();
+    await this.readTurn(cur);
     if (this.stopped || this.cur !== cur) return;
     if (p.kind === 'missing') {
       if (!cur.pathGone) {
@@ -720,7 +775,7 @@ export class FileFollower {
     this.chunker.reset(gen.startOffset);
     this.active = gen;
     gen.source = this.sourceFactory(
-      { fh: gen.fh, startPos: gen.startOffset, readChunkBytes: this.opts.readChunkBytes },
+      { fh: gen.fh, startPos: gen.startOffset, readChunkBytes: this.opts.readChunkBytes, maxPollBytes: this.maxReadBytes },
       {
         data: (buf) => this.onData(gen, buf),
         truncated: () => {
@@ -745,7 +800,7 @@ export class FileFollower {
     onGen?.(gen);
     if (copy.st.size > from) {
       this.startSource(gen);
-      await gen.source!.poll();
+      await this.readToEnd(gen);
     }
     await this.retire(gen, true);
     return gen;
@@ -822,7 +877,7 @@ export class FileFollower {
 
   /** Rotation (rename/replaced): drain the old file to its current end, then follow the new one from 0. */
   private async switchTo(old: Gen, op: Opened, mode: RotationMode): Promise<void> {
-    if (old.source) await old.source.poll();
+    await this.readToEnd(old);
     // Rotated twice between two checks: the old file is at `path.2`, and `path.1` comes before the new one.
     const newer = mode === 'rename' ? await this.newerThan(old, op) : [];
     await this.retire(old, true);
@@ -887,9 +942,71 @@ export class FileFollower {
 
   // ------------------------------------------------------------------------------------------ delivery
 
+  /**
+   * One bounded read turn of `gen`'s source: waits for a slot of the shared gate (if any), then for `ready`
+   * (the consumer's output may have become congested while waiting), reads at most maxReadBytes. When the
+   * bound cut it short, another check-and-read is queued: the rest is read in later turns, after the event
+   * loop has run other work.
+   */
+  private async readTurn(gen: Gen): Promise<void> {
+    if (!gen.source || this.stopped) return;
+    await this.boundedPoll(gen);
+    if (gen.source?.limited && !this.stopped && gen === this.cur) {
+      this.behind = true;
+      this.trigger();
+    }
+  }
+
+  /** Reads `gen` to its current end (a file being left: rotated, drained), turn by turn. */
+  private async readToEnd(gen: Gen): Promise<void> {
+    for (;;) {
+      await this.boundedPoll(gen);
+      if (this.stopped || !gen.source?.limited) return;
+      const wait = this.opts.ready?.();
+      if (wait) await Promise.race([wait, this.stopSignal]);
+      await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private async boundedPoll(gen: Gen): Promise<void> {
+    const src = gen.source;
+    if (!src || this.stopped) return;
+    let slot: ReadTurn | null = null;
+    const gate = this.opts.readGate;
+    if (gate) {
+      slot = await gate.acquire(this.stopSignal);
+      if (!slot) return;
+    }
+    try {
+      if (gate) {
+        const wait = this.opts.ready?.();
+        if (wait) await Promise.race([wait, this.stopSignal]);
+      }
+      if (this.stopped || gen.source !== src) return;
+      const turn = { bytes: 0, gate: slot };
+      this.turn = turn;
+      try {
+        await src.poll();
+      } finally {
+        this.turn = null;
+      }
+      if (turn.bytes > 0) {
+        this.turns++;
+        if (turn.bytes > this.maxTurnBytes) this.maxTurnBytes = turn.bytes;
+      }
+    } finally {
+      slot?.release();
+    }
+  }
+
   private onData(gen: Gen, buf: Buffer): void {
     if (this.stopped || this.active !== gen) return;
     this.bytesRead += buf.length;
+    const t = this.turn;
+    if (t) {
+      t.bytes += buf.length;
+      t.gate?.add(buf.length);
+    }
     this.chunker.push(buf, (chunk) => this.deliver(gen, chunk));
   }
 

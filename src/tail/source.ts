@@ -14,6 +14,8 @@ export interface ByteSourceOptions {
   startPos: number;
   /** Read size while catching up (default 64 KiB). */
   readChunkBytes?: number;
+  /** At most this many bytes per poll() (default: no bound); `limited` tells that more may be there. */
+  maxPollBytes?: number;
 }
 
 export interface ByteSourceHandlers {
@@ -28,9 +30,12 @@ export interface ByteSourceHandlers {
 export interface ByteSource {
   /** File offset of the next byte to be delivered (startPos + bytes delivered). */
   readonly position: number;
+  /** The last poll() stopped at `maxPollBytes`: the file may hold more (poll again). */
+  readonly limited: boolean;
   /**
-   * Reads what was appended since the last read, up to the size seen when the read starts. Resolves once
-   * every byte of that read has been delivered. Concurrent calls are coalesced (never two reads at once).
+   * Reads what was appended since the last read, up to the size seen when the read starts and at most
+   * `maxPollBytes`. Resolves once every byte of that read has been delivered. Concurrent calls are coalesced
+   * (never two reads at once).
    */
   poll(): Promise<void>;
   /** Stops: once it resolves no handler fires anymore and the caller's file handle is no longer used. */
@@ -94,12 +99,19 @@ export class LogdnaTailSource implements ByteSource {
   private truncatedSeen = false;
   private inflight: Promise<void> | null = null;
   private queued: Promise<void> | null = null;
+  /**
+   * The read stream options TailFile spreads into every fs.createReadStream it makes (it keeps this object):
+   * `end` is set before each poll to bound it.
+   */
+  private readonly streamOpts: { highWaterMark: number; end?: number };
+  limited = false;
 
   constructor(
     private readonly opts: ByteSourceOptions,
     private readonly handlers: ByteSourceHandlers,
   ) {
     this.pos = opts.startPos;
+    this.streamOpts = { highWaterMark: opts.readChunkBytes ?? 64 * 1024 };
     this.tail = this.makeTail();
   }
 
@@ -110,7 +122,7 @@ export class LogdnaTailSource implements ByteSource {
       highWaterMark: 2 ** 30,
       // Each read opens the pinned path: a descriptor of its own, closed by the stream (destroying a stream
       // always closes its fd, even with autoClose: false, so it must never be given ours).
-      readStreamOpts: { highWaterMark: this.opts.readChunkBytes ?? 64 * 1024 } as never,
+      readStreamOpts: this.streamOpts as never,
     });
     if (typeof (tail as unknown as Partial<TailFileInternals>)._pollFileForChanges !== 'function') {
       throw new Error('unsupported @logdna/tail-file version: _pollFileForChanges() not found');
@@ -166,6 +178,11 @@ export class LogdnaTailSource implements ByteSource {
       this.dead = false;
       this.tail = this.makeTail();
     }
+    const max = this.opts.maxPollBytes;
+    const from = this.pos;
+    // fs.createReadStream's `end` is inclusive. A poll that finds the file truncated streams from 0 under the
+    // same bound, but its bytes are never delivered (the source ends at the truncation).
+    if (max !== undefined && max > 0) this.streamOpts.end = from + max - 1;
     try {
       await this.tail._pollFileForChanges();
     } catch (err) {
@@ -173,6 +190,7 @@ export class LogdnaTailSource implements ByteSource {
     }
     // Pushed chunks normally reach the 'data' listener synchronously; if any were buffered, let them flow.
     while (!this.closed && this.tail.readableLength > 0) await new Promise((r) => setImmediate(r));
+    this.limited = max !== undefined && max > 0 && !this.truncatedSeen && this.pos - from >= max;
   }
 
   async close(): Promise<void> {
