@@ -130,4 +130,17 @@ describe('status model', () => {
     p = cfg.view(facts('cfg')).proxies[0]!;
     expect([p.state, p.failures]).toEqual(['down', 0]);
   });
+
+  it('a proxy whose start keeps failing is down since the first failed start', async () => {
+    const c = clock();
+    const book = new StatusBook({ now: c.now });
+    const first = await events('lic', 'config-missing-cafile/d5.stderr');
+    for (const e of first) book.record(e);
+    const since = book.view(facts('lic')).proxies[0]!.since;
+    expect(since).toBe('since 2026-12-02 12:00:30 UTC (read)');
+    c.t += 20_000; // restarted by its service manager, failing again (another real failed start)
+    for (const e of await events('lic', 'config-bind-in-use/d5.stderr')) book.record(e);
+    const p = book.view(facts('lic')).proxies[0]!;
+    expect([p.state, p.stateText, p.since]).toEqual(['down', 'config_failed/bind_failed', since]);
+  });
 });

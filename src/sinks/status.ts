@@ -41,6 +41,8 @@ interface Bucket {
 interface ProxyBook {
   configOk: boolean | null;
   configFailure: Recorded | null;
+  /** The first of the configuration failures since the last good start or reload (a restart loop stays down since it). */
+  downSince: Recorded | null;
   lastStart: string | null;
   version: string | null;
   /** The latest run ended (proxy_stopped) and no new start was seen since. */
@@ -134,7 +136,7 @@ export class StatusBook {
     let b = this.books.get(proxy);
     if (!b) {
       b = {
-        configOk: null, configFailure: null, lastStart: null, version: null, stopped: null, failingSince: null,
+        configOk: null, configFailure: null, downSince: null, lastStart: null, version: null, stopped: null, failingSince: null,
         lastOk: null, buckets: [], failures: [], seenEvents: 0,
       };
       this.books.set(proxy, b);
@@ -166,6 +168,7 @@ export class StatusBook {
         b.configFailure = null;
         break;
       case 'config_failed':
+        if (b.configOk !== false) b.downSince = r;
         b.configOk = false;
         b.configFailure = r;
         break;
@@ -281,7 +284,7 @@ export class StatusBook {
       state = 'down';
       stateText = `config_failed/${e.reason}`;
       stateNote = `stunnel ${e.phase === 'reload' ? 'refused to reload its' : 'did not start: bad'} configuration`;
-      since = when(b.configFailure);
+      since = when(b.downSince ?? b.configFailure);
       shown = b.configFailure;
     } else if (b.failingSince) {
       const streak = b.failures.filter((r) => r.seq >= b.failingSince!.seq && isFailure(r.event) && severityAtLeast(r.event.severity, 'error'));
