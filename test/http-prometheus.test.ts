@@ -9,8 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { get } from './http-helpers.js';
-import { hash, makePki, type Pki } from './http-pki.js';
+import { get } from './helpers/http.js';
+import { hash, makePki, type Pki } from './helpers/pki.js';
 import { startPrometheus, until as untilWith, type Prometheus } from './helpers/prometheus.js';
 
 const REPO = new URL('..', import.meta.url).pathname;

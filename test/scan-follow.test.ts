@@ -12,18 +12,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
+import { waitFor } from './helpers/wait.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dir = mkdtempSync(join(tmpdir(), 'sd-follow-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-async function waitFor(what: string, ok: () => boolean, timeoutMs = 45_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const ndjson = async (path: string, proxy = 'svc', stunnelConf?: string): Promise<string> =>
   (await scanFiles([path], { proxy, ...(stunnelConf ? { stunnelConf } : {}) })).events.map((e) => `${JSON.stringify(e)}\n`).join('');
@@ -58,11 +51,11 @@ describe('scan --follow', () => {
     const { io, exited, kill } = startScan(['--follow', '--json', log]);
     const kinds = (): string[] => io.out.split('\n').filter(Boolean).map((l) => `${JSON.parse(l).kind}/${JSON.parse(l).connection}`);
     try {
-      await waitFor('the events of the first part', () => kinds().includes('connect_failed/1'));
+      await waitFor(() => kinds().includes('connect_failed/1'), 'the events of the first part', 45_000);
       expect(kinds()).not.toContain('cert_verify_failed/2');
 
       appendFileSync(log, rest);
-      await waitFor('the events of the appended part', () => kinds().includes('proxy_stopped/null'));
+      await waitFor(() => kinds().includes('proxy_stopped/null'), 'the events of the appended part', 45_000);
       const first = await ndjson(log);
       expect(io.out).toBe(first);
       expect(kinds()).toContain('cert_verify_failed/2');
@@ -70,7 +63,7 @@ describe('scan --follow', () => {
       // logrotate `create`: the log is renamed and stunnel writes a new one.
       renameSync(log, `${log}.1`);
       writeFileSync(log, readFileSync(join(REPO, 'fixtures/restart-append/d5.log')));
-      await waitFor('the events of the new file', () => kinds().filter((k) => k === 'proxy_stopped/null').length === 3);
+      await waitFor(() => kinds().filter((k) => k === 'proxy_stopped/null').length === 3, 'the events of the new file', 45_000);
       expect(io.out).toBe(first + (await ndjson(log)));
       expect(io.err).toContain(`stunnel-doctor: ${log}: rotated (rename)\n`);
       expect(io.err).not.toContain('== stunnel-doctor report ==');
@@ -92,7 +85,7 @@ describe('scan --follow', () => {
     writeFileSync(log, readFileSync(join(REPO, 'fixtures/success/d5.log')));
     const { io, exited, kill } = startScan(['-f', log]);
     try {
-      await waitFor('the events', () => io.out.includes('INFO     proxy_stopped/'));
+      await waitFor(() => io.out.includes('INFO     proxy_stopped/'), 'the events', 45_000);
       expect(io.out).not.toContain('== stunnel-doctor report ==');
       kill('SIGINT');
       expect(await exited).toBe(0);
@@ -114,10 +107,10 @@ describe('scan --follow', () => {
     const { io, exited, kill } = startScan(['--follow', '--json', '--stunnel-conf', conf, log]);
     const events = (): DoctorEvent[] => io.out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as DoctorEvent);
     try {
-      await waitFor('the start', () => events().some((e) => e.kind === 'proxy_started'));
+      await waitFor(() => events().some((e) => e.kind === 'proxy_started'), 'the start', 45_000);
       expect(events().some((e) => e.kind === 'cert_verify_failed')).toBe(false);
       appendFileSync(log, rest);
-      await waitFor('the appended failure', () => events().some((e) => e.kind === 'proxy_stopped'));
+      await waitFor(() => events().some((e) => e.kind === 'proxy_stopped'), 'the appended failure', 45_000);
       kill('SIGINT');
       expect(await exited).toBe(1);
     } finally {

@@ -15,6 +15,7 @@ import { createDoctor, type Doctor } from '../src/doctor.js';
 import { HttpServer } from '../src/http/server.js';
 import { statusPage, statusView } from '../src/http/status-page.js';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
+import { waitFor } from './helpers/wait.js';
 
 const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const FIX = (p: string) => new URL(`../fixtures/${p}`, import.meta.url).pathname;
@@ -25,16 +26,6 @@ const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '
 async function failuresOf(fixture: string): Promise<DoctorEvent[]> {
   const { events } = await scanFiles([FIX(fixture)], { proxy: 'x' });
   return events.filter((e) => e.severity === 'error' || e.severity === 'critical');
-}
-
-async function waitFor<T>(fn: () => T | undefined | false, ms = 15_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 const profiles: string[] = [];
@@ -100,7 +91,7 @@ describe.skipIf(!existsSync(CHROMIUM))('status page in headless Chromium', () =>
       const v = statusView(doctor);
       const st = Object.fromEntries(v.proxies.map((p) => [p.proxy, p.state]));
       return st.billing === 'failing' && st.ldaps === 'stopped' && st.licensing === 'down' && st.web === 'failing';
-    });
+    }, 'every proxy\'s state from the backlog');
     ctx = await browser(true);
     page = await ctx.newPage();
     page.on('dialog', (d) => {
