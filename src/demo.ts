@@ -32,14 +32,14 @@ interface DemoProxy {
   stunnelConfig?: string;
 }
 
-/** Demo proxies and the fixtures they replay. */
+/**
+ * Demo proxies and the fixtures they replay, each list in the order the fixtures were recorded, so that log times
+ * rise within a loop (they go back once per loop, when it starts again).
+ */
 export const DEMO_PLAN: readonly DemoProxy[] = [
-  {
-    name: 'billing', purpose: 'billing', logs: ['checkhost-mismatch/d5.log', 'success/d5.log', 'multi-service/d5.log'],
-    stunnelConfig: 'checkhost-mismatch/stunnel.conf',
-  },
-  { name: 'ldaps', purpose: 'ldaps', logs: ['success/d5.log', 'expired/d5.log', 'unknown-ca/d5.log', 'success/d5.log', 'revoked/d5.log'] },
-  { name: 'mail', purpose: 'mail', logs: ['connect-refused/d5.log', 'success/d5.log', 'handshake-timeout/d5.log', 'dns-failure/d5.log'] },
+  { name: 'billing', purpose: 'billing', logs: ['checkhost-mismatch/d5.log', 'multi-service/d5.log'], stunnelConfig: 'checkhost-mismatch/stunnel.conf' },
+  { name: 'ldaps', purpose: 'ldaps', logs: ['success/d5.log', 'unknown-ca/d5.log', 'expired/d5.log', 'revoked/d5.log'] },
+  { name: 'mail', purpose: 'mail', logs: ['success/d5.log', 'connect-refused/d5.log', 'dns-failure/d5.log', 'handshake-timeout/d5.log'] },
   { name: 'licensing', purpose: 'licensing', failedStarts: ['config-missing-cafile/d5.stderr', 'config-bind-in-use/d5.stderr'] },
 ];
 
