@@ -62,6 +62,7 @@ export interface ProxyStatus {
   lastStart: string | null;
   version: string | null;
   openConnections: number;
+  /** The latest problems (warning or worse, the last 50, oldest first): the status page's list for this proxy. */
   recentFailures: DoctorEvent[];
 }
 
@@ -80,15 +81,18 @@ interface Followed {
   fromGlob: boolean;
   /** The file and end offset of the last chunk processed (the next commit). */
   lastFile: FileRef | null;
+  /** The file at the path was opened (reading it has begun). */
+  opened: boolean;
+  /**
+   * Reading what the file held when following began (the backlog), until the first time its end is reached;
+   * the status page counts these lines' events at their log time, the later ones when they are read.
+   */
+  catchingUp: boolean;
 }
 
 interface ProxyState {
   name: string;
   labels: Record<string, string>;
-  configOk: boolean | null;
-  lastStart: string | null;
-  version: string | null;
-  recent: DoctorEvent[];
 }
 
 export class Doctor {
@@ -153,20 +157,7 @@ export class Doctor {
     this.opts.onEvent?.(e);
     this.metrics.onEvent(e);
     this.book.record(e);
-    this.statusBook.record(e);
-    const p = this.proxies.get(e.proxy);
-    if (p) {
-      if (e.kind === 'proxy_started') {
-        p.configOk = true;
-        p.lastStart = e.time;
-        p.version = e.version;
-      } else if (e.kind === 'config_reloaded') p.configOk = true;
-      else if (e.kind === 'config_failed') p.configOk = false;
-      if (e.severity !== 'info') {
-        p.recent.push(e);
-        if (p.recent.length > 50) p.recent.shift();
-      }
-    }
+    this.statusBook.record(e, { backlog: this.readingBacklog });
     this.hub.publish(e);
     const out = this.opts.eventsOut;
     // Never dropped: the offset moves past these lines at the next commit. A slow reader of the NDJSON output
@@ -195,6 +186,8 @@ export class Doctor {
   }
 
   private outWait: Promise<void> | null = null;
+  /** True while the lines being processed are a file's backlog (see Followed.catchingUp). */
+  private readingBacklog = false;
 
   private openConnections(): { proxy: string; service: string; count: number }[] {
     const out: { proxy: string; service: string; count: number }[] = [];
@@ -278,7 +271,7 @@ export class Doctor {
   private setProxy(name: string, labels: Record<string, string>): void {
     let p = this.proxies.get(name);
     if (!p) {
-      p = { name, labels, configOk: null, lastStart: null, version: null, recent: [] };
+      p = { name, labels };
       this.proxies.set(name, p);
     }
     p.labels = labels;
@@ -298,7 +291,7 @@ export class Doctor {
     const f: Followed = {
       key, proxy, role, path, source, offset: cp?.offset ?? 0, size: 0, error: null,
       lastCounts: { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 }, goneSince: null, fromGlob, lastFile: null,
-      follower: undefined as unknown as FileFollower,
+      opened: false, catchingUp: true, follower: undefined as unknown as FileFollower,
     };
     f.follower = new FileFollower({
       path,
@@ -310,7 +303,13 @@ export class Doctor {
       pollMs: this.opts.pollMs ?? 1000,
       logger: this.log.child({ proxy, path }),
       onChunk: (chunk, file) => {
-        this.pipeline.push(source, chunk, file.fingerprint);
+        this.readingBacklog = f.catchingUp;
+        try {
+          this.pipeline.push(source, chunk, file.fingerprint);
+        } finally {
+          this.readingBacklog = false;
+        }
+        if (f.catchingUp && f.opened && file.readFrom === path && chunk.endOffset >= f.follower.metrics().fileSize) f.catchingUp = false;
         f.offset = chunk.endOffset;
         f.lastFile = file;
         f.error = null;
@@ -373,8 +372,10 @@ export class Doctor {
         this.metrics.fileError(f.proxy, n.reason ?? 'internal-error');
         this.log.warn({ proxy: f.proxy, path: f.path, reason: n.reason, error: n.error }, 'cannot read log');
         break;
-      case 'recovered':
       case 'opened':
+        f.opened = true;
+      // falls through
+      case 'recovered':
         // 'opened': the file is there again (a new file at the path after a deletion, before any line).
         f.error = null;
         f.goneSince = null;
@@ -425,6 +426,8 @@ export class Doctor {
     const grace = (this.opts.proxyGraceSeconds ?? 300) * 1000;
     for (const f of this.followed.values()) {
       const m = f.follower.metrics();
+      // A file that was empty or missing when following began has no backlog.
+      if (f.catchingUp && ((f.opened && m.deliveredOffset >= m.fileSize) || m.state === 'waiting')) f.catchingUp = false;
       // Quiet connections are concluded only when the file is read to its end at this moment (a fresh fstat,
       // not the size of the last check): while the sidecar is behind (a backlog, starved of CPU, paused by a
       // slow NDJSON reader), the end line may be waiting in the unread part.
@@ -469,15 +472,16 @@ export class Doctor {
   status(): ProxyStatus[] {
     return [...this.proxies.values()].map((p) => {
       const files = [...this.followed.values()].filter((f) => f.proxy === p.name);
+      const seen = this.statusBook.facts(p.name);
       return {
         proxy: p.name,
         labels: p.labels,
         files: files.map((f) => ({ path: f.path, role: f.role, offset: f.offset, size: f.size, error: f.error })),
-        configOk: p.configOk,
-        lastStart: p.lastStart,
-        version: p.version,
+        configOk: seen.configOk,
+        lastStart: seen.lastStart,
+        version: seen.version,
         openConnections: files.reduce((a, f) => a + f.source.correlator.openConnections, 0),
-        recentFailures: p.recent.slice(),
+        recentFailures: seen.problems,
       };
     });
   }

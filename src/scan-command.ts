@@ -11,7 +11,7 @@ import { scanFiles, type ScanStats } from './scan.js';
 import { RuleLoadError } from './rules/index.js';
 import type { DoctorEvent } from './events.js';
 import { formatEvent, safeText } from './sinks/text.js';
-import { Report, formatReport } from './sinks/report.js';
+import { Report, formatReport, untimedOrigin } from './sinks/report.js';
 import { ProgressBar } from './sinks/progress.js';
 import { TimeWindow, TimeArgError } from './time-window.js';
 import type { TailNotice } from './tail/follower.js';
@@ -85,7 +85,10 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
       report.window.after++;
       return;
     }
-    if (place === 'untimed') report.window.untimed++;
+    if (place === 'untimed') {
+      report.window.untimed++;
+      report.window.untimedFrom.add(untimedOrigin(e));
+    }
     report.add(e);
     if (o.quiet) return;
     out.push(o.json ? `${JSON.stringify(e)}\n` : formatEvent(e, eventColor));

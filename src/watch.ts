@@ -125,7 +125,7 @@ export async function runWatch(o: WatchFlags): Promise<number> {
     metrics: async () => ({ contentType: doctor.metrics.contentType, body: await doctor.metrics.render() }),
     diagnose: (proxy) => (doctor.hasProxy(proxy) ? doctor.diagnose(proxy) : null),
     health: () => ({ ok: true, proxies: doctor.status().map((s) => ({ proxy: s.proxy, configOk: s.configOk, files: s.files })) }),
-    extra: statusPage(doctor),
+    extra: statusPage(doctor, demo ? { notice: demo.notice } : {}),
   }, { ...(web ? { web } : {}), metrics: httpMetrics });
   const { host, port } = splitListen(cfg.listen);
   let url: string;
@@ -138,7 +138,10 @@ export async function runWatch(o: WatchFlags): Promise<number> {
     return 2;
   }
   log.info({ url, proxies: cfg.proxies.length, stateDir: cfg.stateDir ?? null }, `serving ${url}/ (metrics ${url}/metrics, events ${url}/events)`);
-  if (process.stderr.isTTY) process.stderr.write(`\nstunnel-doctor is serving ${url}/  (/metrics, /events, /diagnose/<proxy>, /healthz)\n\n`);
+  if (process.stderr.isTTY) {
+    process.stderr.write(`\nstunnel-doctor is serving ${url}/  (the status page; /status.json, /metrics, /events, /diagnose/<proxy>, /healthz)\n` +
+      `${demo ? `${demo.notice}\n` : ''}\n`);
+  }
 
   return await new Promise<number>((resolve) => {
     let stopping = false;

@@ -17,6 +17,7 @@ const LOG = new URL('../fixtures/unknown-ca/d5.log', import.meta.url).pathname;
 
 afterEach(() => {
   vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 describe('a restored verdict is not swept for the downtime', () => {

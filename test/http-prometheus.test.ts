@@ -8,52 +8,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { get } from './http-helpers.js';
-import { hash, makePki, type Pki } from './http-pki.js';
+import { get } from './helpers/http.js';
+import { hash, makePki, type Pki } from './helpers/pki.js';
+import { startPrometheus, until as untilWith, type Prometheus } from './helpers/prometheus.js';
 
 const REPO = new URL('..', import.meta.url).pathname;
-const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';
 
 let pki: Pki;
 let sidecar: ChildProcess;
 let sidecarLog = '';
-let prom: ChildProcess;
-let promLog = '';
-let promUrl = '';
+let prom: Prometheus | undefined;
 let target = '';
 let webFile = '';
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+const until = <T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> =>
+  untilWith(what, fn, ms, () => `sidecar:\n${sidecarLog.slice(-2000)}\nprometheus:\n${prom?.log().slice(-2000) ?? ''}`);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > end) throw new Error(`timed out: ${what}\nsidecar:\n${sidecarLog.slice(-2000)}\nprometheus:\n${promLog.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-async function up(job: string): Promise<string | undefined> {
-  const r = (await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(`up{job="${job}"}`)}`)).json()) as {
-    data: { result: { value: [number, string] }[] };
-  };
-  return r.data.result[0]?.value[1];
-}
+const up = (job: string): Promise<string | undefined> => prom!.value(`up{job="${job}"}`);
 
 const mtls = () => ({ ca: pki.caCert, cert: pki.clientCert, key: pki.clientKey });
 const webConfig = (password: string) => `tls_server_config:
@@ -78,30 +50,22 @@ beforeAll(async () => {
   target = url.replace('https://', '');
   appendFileSync(log, readFileSync(new URL('../fixtures/expired/d5.log', import.meta.url)));
 
-  const port = await freePort();
-  promUrl = `http://127.0.0.1:${port}`;
   const job = (name: string, extra: string) => `  - job_name: ${name}
     scheme: https
     static_configs: [{ targets: ['${target}'] }]
 ${extra}`;
-  const cfg = join(pki.dir, 'prometheus.yml');
-  writeFileSync(cfg, `global: { scrape_interval: 1s, scrape_timeout: 1s }
-scrape_configs:
+  prom = await startPrometheus(pki.dir, `scrape_configs:
 ${job('secured', `    tls_config: { ca_file: ${pki.caCert}, cert_file: ${pki.clientCert}, key_file: ${pki.clientKey} }
     basic_auth: { username: prometheus, password: scrape-me }
 `)}${job('wrong-password', `    tls_config: { ca_file: ${pki.caCert}, cert_file: ${pki.clientCert}, key_file: ${pki.clientKey} }
     basic_auth: { username: prometheus, password: guess }
 `)}${job('no-client-cert', `    tls_config: { ca_file: ${pki.caCert} }
     basic_auth: { username: prometheus, password: scrape-me }
-`)}`);
-  prom = spawn(PROMETHEUS, [`--config.file=${cfg}`, `--storage.tsdb.path=${join(pki.dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`],
-    { stdio: ['ignore', 'ignore', 'pipe'] });
-  prom.stderr!.on('data', (b: Buffer) => (promLog += b.toString()));
-  await until('prometheus ready', async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined));
+`)}`, 'scrape_interval: 1s, scrape_timeout: 1s');
 }, 90_000);
 
 afterAll(async () => {
-  prom?.kill('SIGTERM');
+  prom?.stop();
   if (sidecar && sidecar.exitCode === null) {
     const exited = new Promise((r) => sidecar.once('exit', r));
     sidecar.kill('SIGTERM');
@@ -115,11 +79,8 @@ describe('Prometheus scraping the sidecar over TLS with a client certificate and
     expect(await until('wrong-password scraped', () => up('wrong-password'))).toBe('0');
     expect(await until('no-client-cert scraped', () => up('no-client-cert'))).toBe('0');
     // The sidecar's own metrics went through: the failure from the log and the refusals it counted.
-    const expired = await until('the failure scraped', async () => {
-      const q = 'stunnel_failures_total{job="secured",proxy="ldaps",kind="cert_verify_failed",reason="expired"}';
-      const r = (await (await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(q)}`)).json()) as { data: { result: { value: [number, string] }[] } };
-      return r.data.result[0]?.value[1] === '1' ? true : undefined;
-    });
+    const expired = await until('the failure scraped', async () =>
+      (await prom!.value('stunnel_failures_total{job="secured",proxy="ldaps",kind="cert_verify_failed",reason="expired"}')) === '1' ? true : undefined);
     expect(expired).toBe(true);
     const m = await get(`https://${target}/metrics`, { ...mtls(), auth: 'prometheus:scrape-me' });
     expect(m.status).toBe(200);

@@ -9,7 +9,7 @@ import { connect, type Socket } from 'node:net';
 import { request } from 'node:http';
 import type { DoctorEvent } from '../src/events.js';
 import type { HttpServer } from '../src/http/server.js';
-import { counter, get, makeServer } from './http-helpers.js';
+import { counter, get, makeServer } from './helpers/http.js';
 
 const servers: HttpServer[] = [];
 const sockets: Socket[] = [];
@@ -52,6 +52,21 @@ function reader(url: string): { ids: number[]; closed: Promise<void> } {
   req.on('error', done);
   req.end();
   return { ids, closed };
+}
+
+/** Sends `text` on a new TCP connection (then ends its side when `end`), resolves with all it got when closed. */
+function exchange(port: number, text: string, end: boolean): Promise<string> {
+  return new Promise((resolve) => {
+    const s = connect(port, '127.0.0.1');
+    sockets.push(s);
+    let out = '';
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => (out += c));
+    s.on('close', () => resolve(out));
+    s.on('error', () => resolve(out));
+    if (end) s.end(text);
+    else if (text) s.write(text);
+  });
 }
 
 describe('/events under a slow client', () => {
@@ -120,16 +135,7 @@ describe('/events under a slow client', () => {
     servers.push(http);
     const url = await http.listen('127.0.0.1', 0);
     const port = Number(new URL(url).port);
-    const raw = (text: string): Promise<string> => new Promise((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      sockets.push(s);
-      let out = '';
-      s.setEncoding('utf8');
-      s.on('data', (c: string) => (out += c));
-      s.on('close', () => resolve(out));
-      s.on('error', () => resolve(out));
-      s.end(text);
-    });
+    const raw = (text: string): Promise<string> => exchange(port, text, true);
     expect(await raw(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(9000)}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 431 /);
     expect(await raw(`GET /healthz?${'a'.repeat(3000)} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)).toMatch(/^HTTP\/1\.1 414 /);
     expect(await raw('POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n')).toMatch(/^HTTP\/1\.1 405 /);
@@ -139,15 +145,7 @@ describe('/events under a slow client', () => {
     const { http } = makeServer();
     servers.push(http);
     const port = Number(new URL(await http.listen('127.0.0.1', 0)).port);
-    const answer = (text: string): Promise<string> => new Promise((resolve) => {
-      const s = connect(port, '127.0.0.1');
-      sockets.push(s);
-      let out = '';
-      s.setEncoding('utf8');
-      s.on('data', (c: string) => (out += c));
-      s.on('close', () => resolve(out));
-      if (text) s.write(text);
-    });
+    const answer = (text: string): Promise<string> => exchange(port, text, false);
     const [partial, silent] = await Promise.all([answer('GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: '), answer('')]);
     expect(partial).toMatch(/^HTTP\/1\.1 408 /);
     expect(silent).toMatch(/^HTTP\/1\.1 408 /);

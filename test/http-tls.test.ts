@@ -12,8 +12,8 @@ import { parseWebConfig } from '../src/http/web-config.js';
 import { reloadWebGuard, WebGuard } from '../src/http/web-guard.js';
 import { HttpMetrics } from '../src/http/http-metrics.js';
 import type { HttpServer } from '../src/http/server.js';
-import { counter, get, makeServer } from './http-helpers.js';
-import { hash, makePki, type Pki } from './http-pki.js';
+import { counter, get, makeServer } from './helpers/http.js';
+import { hash, makePki, type Pki } from './helpers/pki.js';
 
 let pki: Pki;
 beforeAll(() => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parseWebConfig } from '../src/http/web-config.js';
 import { ConfigError } from '../src/config.js';
 import { main } from '../src/cli.js';
-import { hash, makePki, type Pki } from './http-pki.js';
+import { hash, makePki, type Pki } from './helpers/pki.js';
 
 let pki: Pki;
 beforeAll(() => {

@@ -5,7 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { DoctorMetrics, METRICS, METRIC_NAMES } from '../src/sinks/metrics.js';
+import { DoctorMetrics, METRICS, METRIC_NAMES, type MetricSpec } from '../src/sinks/metrics.js';
+import { HTTP_METRICS } from '../src/http/http-metrics.js';
 import type { DoctorEvent } from '../src/events.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -187,15 +188,24 @@ describe('dashboard', () => {
 });
 
 describe('README', () => {
-  it('lists the metric catalogue as METRICS defines it', () => {
-    const readme = readFileSync(join(grafana, 'README.md'), 'utf8');
-    const table = /<!-- metrics:begin -->\n([\s\S]*?)<!-- metrics:end -->/.exec(readme)?.[1];
-    const rows = Object.values(METRICS).map((m) => {
+  const readme = () => readFileSync(join(grafana, 'README.md'), 'utf8');
+  /** The catalogue table between `<!-- tag:begin -->` and `<!-- tag:end -->`, as the catalogue object defines it. */
+  const table = (specs: readonly MetricSpec[]): string => {
+    const rows = specs.map((m) => {
       const labels = m.labels as readonly string[];
       const l = labels.map((x) => `\`${x}\``).join(', ') + (labels.includes('proxy') ? ', static labels' : '');
       return `| \`${m.name}\` | ${m.type} | ${l} | ${m.help} |`;
     });
-    expect(table).toBe(['| metric | type | labels | meaning |', '|---|---|---|---|', ...rows, ''].join('\n'));
+    return ['| metric | type | labels | meaning |', '|---|---|---|---|', ...rows, ''].join('\n');
+  };
+  const block = (tag: string) => new RegExp(`<!-- ${tag}:begin -->\\n([\\s\\S]*?)<!-- ${tag}:end -->`).exec(readme())?.[1];
+
+  it('lists the metric catalogue as METRICS defines it', () => {
+    expect(block('metrics')).toBe(table(Object.values(METRICS)));
+  });
+
+  it('lists the endpoint\'s own metrics as HTTP_METRICS defines them', () => {
+    expect(block('http-metrics')).toBe(table(Object.values(HTTP_METRICS)));
   });
 });
 

@@ -5,18 +5,16 @@
  * equal the events.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDoctor, type Doctor } from '../src/doctor.js';
 import { HttpServer } from '../src/http/server.js';
 import { scanFiles } from '../src/index.js';
+import { startPrometheus, until as untilWith, type Prometheus, type QueryResult } from './helpers/prometheus.js';
 
 const FIX = (p: string) => new URL(`../fixtures/${p}`, import.meta.url).pathname;
 const GRAFANA = new URL('../grafana/', import.meta.url).pathname;
-const PROMETHEUS = process.env.PROMETHEUS ?? '/usr/bin/prometheus';
 
 const LOGS: Record<string, string[]> = {
   billing: ['multi-service/d5.log', 'checkhost-mismatch/d5.log'],
@@ -24,39 +22,13 @@ const LOGS: Record<string, string[]> = {
   licensing: ['connect-refused/d5.log', 'success/d5.log'],
 };
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
-
 let doctor: Doctor;
 let http: HttpServer;
-let prom: ChildProcess;
-let promUrl = '';
-let promLog = '';
+let prom: Prometheus | undefined;
 
-async function query(expr: string): Promise<{ status: string; data?: { result: { metric: Record<string, string>; value: [number, string] }[] }; error?: string }> {
-  const r = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
-  return (await r.json()) as never;
-}
-
-async function until<T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > end) throw new Error(`timed out: ${what}\n${promLog.slice(-2000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const query = (expr: string): Promise<QueryResult> => prom!.query(expr);
+const until = <T>(fn: () => Promise<T | undefined>, ms: number, what: string): Promise<T> =>
+  untilWith(what, fn, ms, () => prom?.log().slice(-2000) ?? '');
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'sd-prom-'));
@@ -72,18 +44,11 @@ beforeAll(async () => {
   const target = (await http.listen('127.0.0.1', 0)).replace('http://', '');
   // The first scrape sees the series at zero, the next ones the failures: increase() has data.
   await new Promise((r) => setTimeout(r, 200));
-  const port = await freePort();
-  promUrl = `http://127.0.0.1:${port}`;
-  const cfg = join(dir, 'prometheus.yml');
-  writeFileSync(cfg, `global: { scrape_interval: 1s, evaluation_interval: 1s }
-rule_files: ['${join(GRAFANA, 'stunnel-doctor-alerts.yaml')}']
+  prom = await startPrometheus(dir, `rule_files: ['${join(GRAFANA, 'stunnel-doctor-alerts.yaml')}']
 scrape_configs:
   - job_name: stunnel-doctor
     static_configs: [{ targets: ['${target}'] }]
-`);
-  prom = spawn(PROMETHEUS, [`--config.file=${cfg}`, `--storage.tsdb.path=${join(dir, 'tsdb')}`, `--web.listen-address=127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  prom.stderr!.on('data', (b: Buffer) => (promLog += b.toString()));
-  await until(async () => ((await fetch(`${promUrl}/-/ready`)).ok ? true : undefined), 30_000, 'prometheus ready');
+`, 'scrape_interval: 1s, evaluation_interval: 1s');
   await until(async () => ((await query('up{job="stunnel-doctor"} == 1')).data?.result.length ? true : undefined), 20_000, 'first scrape');
   // The logs are appended twice (two runs each): series first seen at a scrape start there, and the
   // second run's failures make increase()/rate() move between scrapes, as on a live proxy.
@@ -101,14 +66,14 @@ scrape_configs:
 }, 90_000);
 
 afterAll(async () => {
-  prom?.kill('SIGTERM');
+  prom?.stop();
   await http?.close();
   await doctor?.close();
 });
 
 describe('a real Prometheus scraping the sidecar', () => {
   it('loaded the alerting rules', async () => {
-    const r = (await (await fetch(`${promUrl}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string }[] }[] } };
+    const r = (await (await fetch(`${prom!.url}/api/v1/rules`)).json()) as { data: { groups: { rules: { name: string; health: string }[] }[] } };
     const rules = r.data.groups.flatMap((g) => g.rules);
     expect(rules.length).toBeGreaterThanOrEqual(8);
     expect(rules.filter((x) => x.health === 'err')).toEqual([]);

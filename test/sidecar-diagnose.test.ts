@@ -7,11 +7,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createDoctor, type Doctor } from '../src/doctor.js';
 import { isFailure, scanFiles, type DoctorEvent } from '../src/index.js';
+import { waitFor } from './helpers/wait.js';
+import { getBody as get } from './helpers/http.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const FIX = (p: string) => join(ROOT, 'fixtures', p);
@@ -33,16 +34,6 @@ function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), 'sd-diagnose-'));
   dirs.push(d);
   return d;
-}
-
-async function waitFor<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 function rng(seed: number): () => number {
@@ -162,15 +153,3 @@ describe('diagnose(): every failure once, with its full reason', () => {
   });
 });
 
-function get(url: string): Promise<string> {
-  return new Promise((res, rej) => {
-    const req = request(url, (r) => {
-      let body = '';
-      r.setEncoding('utf8');
-      r.on('data', (c: string) => (body += c));
-      r.on('end', () => res(body));
-    });
-    req.on('error', rej);
-    req.end();
-  });
-}

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createDoctor, type Doctor } from '../src/doctor.js';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
+import { waitFor } from './helpers/wait.js';
 
 const FIX = (p: string) => new URL(`../fixtures/${p}`, import.meta.url).pathname;
 const brief = (e: DoctorEvent) => `${e.proxy}:${e.kind}/${e.reason}/${e.service}/${e.connection}`;
@@ -20,16 +21,6 @@ afterEach(async () => {
   await Promise.all(doctors.splice(0).map((d) => d.close()));
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
-
-async function waitFor<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 const series = (text: string, proxy: string): string[] => text.split('\n').filter((l) => !l.startsWith('#') && l.includes(`proxy="${proxy}"`));
 

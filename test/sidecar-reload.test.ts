@@ -8,10 +8,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { DoctorEvent } from '../src/index.js';
+import { waitFor } from './helpers/wait.js';
+import { getBody as get } from './helpers/http.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const FIX = (p: string) => join(ROOT, 'fixtures', p);
@@ -23,34 +24,21 @@ afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-async function waitFor<T>(fn: () => T | undefined | false | Promise<T | undefined | false>, what: string, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-function get(url: string): Promise<string> {
-  return new Promise((res, rej) => {
-    const req = request(url, (r) => {
-      let body = '';
-      r.setEncoding('utf8');
-      r.on('data', (c: string) => (body += c));
-      r.on('end', () => res(body));
-    });
-    req.on('error', rej);
-    req.end();
-  });
-}
-
 /** The value of the one series of `name` whose labels include every `labels` pair (NaN when none). */
 function value(metrics: string, name: string, labels: Record<string, string>): number {
   const line = metrics.split('\n').find((l) => (l.startsWith(`${name}{`) || l.startsWith(`${name} `)) && Object.entries(labels).every(([k, v]) => l.includes(`${k}="${v}"`)));
   return line === undefined ? Number.NaN : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
+
+/** A user rule file that overrides the default rule `connect-refused` by id (its pattern on line 4). */
+const overrideRefused = (message: string, hint: string): string => `version: 1
+rules:
+  - id: connect-refused
+    match: { scope: connection, level: [3], message: '${message}' }
+    event: { kind: connect_failed, reason: refused }
+    severity: error
+    hint: ${hint}
+`;
 
 describe('watch: SIGHUP reload', () => {
   it('reloads rules and proxies keeping state and counters; refuses a bad config or rule file and keeps running', async () => {
@@ -100,14 +88,7 @@ ${extra.billing ? `  - name: billing\n    log: ${billing}\n    labels: { ${extra
     expect(value(m1, 'stunnel_proxy_starts_total', { proxy: 'billing' })).toBeNaN();
 
     // 1. A good reload: a user rule file overriding a default's hint by id, and a second proxy.
-    writeFileSync(local, `version: 1
-rules:
-  - id: connect-refused
-    match: { scope: connection, level: [3], message: '^s_connect: connect (?<target>.+): Connection refused \\(111\\)$' }
-    event: { kind: connect_failed, reason: refused }
-    severity: error
-    hint: "LOCAL: start the backend behind {target}."
-`);
+    writeFileSync(local, overrideRefused(String.raw`^s_connect: connect (?<target>.+): Connection refused \(111\)$`, '"LOCAL: start the backend behind {target}."'));
     writeFileSync(cfg, config({ rules: [local], billing: true }));
     await hup(/reloaded configuration and rules/, 1);
     appendFileSync(ldaps, unknownCa.subarray(cut));
@@ -140,14 +121,7 @@ rules:
     await hup(/reload refused/, 2);
     expect(stderr).toMatch(/labels.*restart/);
     // 4. A bad rule file (an invalid regular expression on line 4): refused with file and line.
-    writeFileSync(local, `version: 1
-rules:
-  - id: connect-refused
-    match: { scope: connection, level: [3], message: '^s_connect: (unclosed' }
-    event: { kind: connect_failed, reason: refused }
-    severity: error
-    hint: broken
-`);
+    writeFileSync(local, overrideRefused('^s_connect: (unclosed', 'broken'));
     writeFileSync(cfg, config({ rules: [local], billing: true }));
     await hup(/reload refused/, 3);
     expect(stderr).toContain(`${local}:4`);

@@ -12,6 +12,7 @@ import { request } from 'node:http';
 import { createDoctor, type Doctor } from '../src/doctor.js';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
 import { HttpServer } from '../src/http/server.js';
+import { waitFor } from './helpers/wait.js';
 
 const FIX = (p: string) => new URL(`../fixtures/${p}`, import.meta.url).pathname;
 const tmp = () => mkdtempSync(join(tmpdir(), 'sd-sidecar-'));
@@ -21,16 +22,6 @@ const doctors: Doctor[] = [];
 afterEach(async () => {
   await Promise.all(doctors.splice(0).map((d) => d.close()));
 });
-
-async function waitFor<T>(fn: () => T | undefined | false, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error('timed out waiting');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Appends a real log to `path` in pieces that cut lines in the middle, pausing between pieces. */
 async function appendInPieces(path: string, bytes: Buffer, pieces = 7): Promise<void> {
@@ -64,7 +55,7 @@ describe('sidecar', () => {
     await appendInPieces(log, readFileSync(src));
     const want = (await scanFiles([src], { proxy: 'billing' })).events;
     // The one-shot scan also concludes at end of input; the follower sees the same end lines.
-    await waitFor(() => got.length >= want.length);
+    await waitFor(() => got.length >= want.length, 'every event of the scan');
     expect(got.map(brief)).toEqual(want.map(brief));
   });
 
@@ -78,7 +69,7 @@ describe('sidecar', () => {
     const first = await waitFor(() => {
       const r = d.diagnose('ldaps');
       return r.failures.length ? r : undefined;
-    });
+    }, 'the failure from diagnose()');
     expect(first.ok).toBe(false);
     expect(first.failures.map(brief)).toEqual(['cert_verify_failed/expired/tls-client/0']);
     expect(first.failures[0]!.detail.some((l) => l.includes('certificate has expired'))).toBe(true);
@@ -118,7 +109,7 @@ describe('sidecar', () => {
     const a = await start({ p: log }, state);
     const got: DoctorEvent[] = [];
     a.events$.subscribe((e) => got.push(e));
-    await waitFor(() => got.length >= 1);
+    await waitFor(() => got.length >= 1, 'the first event');
     await new Promise((r) => setTimeout(r, 1500)); // let a checkpoint be written
     await a.close();
     doctors.splice(doctors.indexOf(a), 1);
@@ -126,7 +117,7 @@ describe('sidecar', () => {
     appendFileSync(log, bytes.subarray(cut));
     const b = await start({ p: log }, state);
     b.events$.subscribe((e) => got.push(e));
-    await waitFor(() => new Set(got.map((e) => e.id)).size >= want.length);
+    await waitFor(() => new Set(got.map((e) => e.id)).size >= want.length, 'every event, by id');
     const byId = new Map(got.map((e) => [e.id, e]));
     expect([...byId.values()].map(brief)).toEqual(want.map(brief));
     const failure = [...byId.values()].find((e) => e.kind === 'cert_verify_failed')!;
@@ -185,7 +176,7 @@ describe('HTTP endpoint', () => {
       const text = await live;
       expect(text).toMatch(/event: connect_failed\ndata: \{.*"reason":"refused"/);
       expect(text).not.toContain('event: connection_closed');
-      await waitFor(() => d.eventHub.seq >= 5);
+      await waitFor(() => d.eventHub.seq >= 5, 'five events on the hub');
 
       const metrics = await get(`${url}/metrics`);
       expect(metrics.body).toMatch(/stunnel_failures_total\{proxy="billing",service="svc-refused",kind="connect_failed",reason="refused"\} [1-9]/);

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
 import { StatusBook, type ProxyFacts } from '../src/sinks/status.js';
 import { renderStatus } from '../src/http/status-page.js';
+import { logTimeMs } from '../src/time-window.js';
 
 const FIX = (p: string) => new URL(`../fixtures/${p}`, import.meta.url).pathname;
 const events = async (proxy: string, ...files: string[]): Promise<DoctorEvent[]> => (await scanFiles(files.map(FIX), { proxy })).events;
@@ -100,5 +101,46 @@ describe('status model', () => {
     expect(html).not.toContain('<img');
     expect(html).not.toContain('<svg');
     expect(html).toContain('CN=&#34;&#60;img src=x onerror=alert(2)&#62;&#34;');
+  });
+
+  it('counts a live event when it is read, a backlog event at its log time', async () => {
+    const evs = await events('billing', 'multi-service/d5.log'); // 5 connections, 4 of them failed, at 06:37:01-03
+    const last = logTimeMs(evs.filter((e) => e.time !== null).at(-1)!.time);
+    // Read as a backlog five minutes after the last line was written: five minutes back, whenever it is read.
+    const c = clock(last + 5 * 60_000);
+    const book = new StatusBook({ now: c.now });
+    for (const e of evs) book.record(e, { backlog: true });
+    let p = book.view(facts('billing')).proxies[0]!;
+    expect([p.connections, p.failures]).toEqual([5, 4]);
+    expect(p.failuresSpark).toMatch(/^·+█·{5}$/);
+    // Read as a backlog a day later: nothing in the last 15 minutes, the state is the same.
+    const late = new StatusBook({ now: clock(last + 86_400_000).now });
+    for (const e of evs) late.record(e, { backlog: true });
+    p = late.view(facts('billing')).proxies[0]!;
+    expect([p.state, p.connections, p.failures]).toEqual(['failing', 0, 0]);
+    // Read live a day later: counted now (the log time is the recording's, the read is now).
+    const live = new StatusBook({ now: clock(last + 86_400_000).now });
+    for (const e of evs) live.record(e);
+    p = live.view(facts('billing')).proxies[0]!;
+    expect([p.connections, p.failures]).toEqual([5, 4]);
+    expect(p.failuresSpark).toBe('··············█');
+    // A backlog failed start from stderr has no log time: it cannot be placed and is not counted; the proxy is down.
+    const cfg = new StatusBook({ now: c.now });
+    for (const e of await events('cfg', 'config-missing-cafile/d5.stderr')) cfg.record(e, { backlog: true });
+    p = cfg.view(facts('cfg')).proxies[0]!;
+    expect([p.state, p.failures]).toEqual(['down', 0]);
+  });
+
+  it('a proxy whose start keeps failing is down since the first failed start', async () => {
+    const c = clock();
+    const book = new StatusBook({ now: c.now });
+    const first = await events('lic', 'config-missing-cafile/d5.stderr');
+    for (const e of first) book.record(e);
+    const since = book.view(facts('lic')).proxies[0]!.since;
+    expect(since).toBe('since 2026-12-02 12:00:30 UTC (read)');
+    c.t += 20_000; // restarted by its service manager, failing again (another real failed start)
+    for (const e of await events('lic', 'config-bind-in-use/d5.stderr')) book.record(e);
+    const p = book.view(facts('lic')).proxies[0]!;
+    expect([p.state, p.stateText, p.since]).toEqual(['down', 'config_failed/bind_failed', since]);
   });
 });

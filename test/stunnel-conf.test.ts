@@ -17,6 +17,7 @@ import { createDoctor, type Doctor } from '../src/doctor.js';
 import { parseConfig, ConfigError, proxiesFromFlags } from '../src/config.js';
 import { main } from '../src/cli.js';
 import { isReasonOf } from '../src/events.js';
+import { waitFor } from './helpers/wait.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 const FIX = (p: string) => join(FIXTURES, p);
@@ -325,16 +326,6 @@ describe('sidecar and configuration', () => {
   afterEach(async () => {
     await Promise.all(doctors.splice(0).map((d) => d.close()));
   });
-  async function waitFor<T>(fn: () => T | undefined | false, ms = 10_000): Promise<T> {
-    const end = Date.now() + ms;
-    for (;;) {
-      const v = fn();
-      if (v) return v;
-      if (Date.now() > end) throw new Error('timed out waiting');
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
-
   it('stunnelConfig per proxy: enriched events, warnings once per load, re-read on SIGHUP (reload) when changed', async () => {
     const dir = tmp();
     const log = join(dir, 'checkhost.log');
@@ -345,7 +336,7 @@ describe('sidecar and configuration', () => {
     const proxies = [{ name: 'checkhost', log, stunnelConfig: conf }];
     const d = await createDoctor({ proxies, pollMs: 100, onEvent: (e) => events.push(e) });
     doctors.push(d);
-    await waitFor(() => events.some((e) => e.kind === 'proxy_stopped'));
+    await waitFor(() => events.some((e) => e.kind === 'proxy_stopped'), 'the run to be read');
     // Our load at start warns; stunnel's load in the backlog (the same content) does not warn again.
     expect(events.map((e) => `${e.kind}/${e.reason}`)).toEqual([
       'config_warning/log_level_too_low', 'proxy_started/ok', 'cert_verify_failed/hostname_mismatch', 'proxy_stopped/terminated',
@@ -363,7 +354,7 @@ describe('sidecar and configuration', () => {
     writeFileSync(conf, readFileSync(FIX('checkhost-mismatch/stunnel.conf'), 'utf8').replace('checkHost = localhost', 'checkHost = ldap.example'));
     const n = events.length;
     writeFileSync(log, Buffer.concat([readFileSync(log), readFileSync(FIX('checkhost-mismatch/d5.log'))]));
-    await waitFor(() => events.slice(n).some((e) => e.kind === 'proxy_stopped'));
+    await waitFor(() => events.slice(n).some((e) => e.kind === 'proxy_stopped'), 'the second run to be read');
     const again = events.slice(n).map((e) => `${e.kind}/${e.reason}`);
     expect(again).toEqual(['proxy_started/ok', 'config_warning/log_level_too_low', 'cert_verify_failed/hostname_mismatch', 'proxy_stopped/terminated']);
     const m2 = events.slice(n).find((e) => e.kind === 'cert_verify_failed')!;

@@ -46,7 +46,8 @@ h2{font-size:1rem;margin:1.6rem 0 .4rem}h2 small{font-weight:400;color:var(--mut
 .ev .facts{font-size:12px;margin-top:.15rem;word-break:break-all}
 .ev pre{margin:.35rem 0;padding:.35rem .5rem;background:#f6f8fa;white-space:pre-wrap;word-break:break-all;font-size:12px;color:#3d444d}
 .ev.new{animation:flash 2s ease-out}@keyframes flash{from{background:#fff3b0}to{background:#fff}}
-.none{color:var(--mute)}`;
+.none{color:var(--mute)}
+.notice{margin:1rem 0 0;padding:.5rem 1rem;border:1px dashed var(--mute);border-radius:6px;color:#3d444d;background:#fff}`;
 
 /** The live part: redraws #summary, the proxy table and the problem list from /status.json on every event. */
 const SCRIPT = `(function(){
@@ -140,7 +141,7 @@ function renderProblem(x: ProblemView): string {
     `<div class="hint">${e(x.hint)}</div></article>`;
 }
 
-export function renderStatus(v: StatusView, filter: { proxy?: string } = {}): string {
+export function renderStatus(v: StatusView, filter: { proxy?: string } = {}, notice?: string): string {
   const rows = v.proxies.length ? v.proxies.map(renderRow).join('') : '<tr><td class="none" colspan="5">No proxies configured.</td></tr>';
   const problems = v.problems.length ? v.problems.map(renderProblem).join('') : '<p class="none">No problems seen yet.</p>';
   const scope = filter.proxy ? ` <small>of ${e(filter.proxy)} &middot; <a href="./">all proxies</a></small>` : ' <small>of all proxies, newest first</small>';
@@ -151,7 +152,7 @@ export function renderStatus(v: StatusView, filter: { proxy?: string } = {}): st
 <style>${CSS}</style></head><body>
 <header><h1>stunnel-doctor</h1><span><a href="metrics">metrics</a> &middot; <a href="events">events</a> &middot; <a href="healthz">health</a></span>
 <span class="meta"><span id="live">static<noscript> (JavaScript is off: this page reloads every 30 s)</noscript></span> &middot; <span id="updated">updated ${e(v.generatedAt.slice(11, 19))} UTC</span></span></header>
-<main>
+<main>${notice ? `\n<p id="notice" class="notice">${e(notice)}</p>` : ''}
 <div id="summary" class="summary ${e(v.summaryLevel)}" role="status">${e(v.summary)}</div>
 <table id="proxies"><thead><tr><th>proxy</th><th>state</th><th>last ${v.minutes} min</th><th>open</th><th>latest problem &amp; what to do</th></tr></thead>
 <tbody>${rows}</tbody></table>
@@ -179,8 +180,11 @@ export function statusView(doctor: StatusSource, filter: { proxy?: string } = {}
   return doctor.statusBook.view(facts, filter);
 }
 
-/** The routes for the HTTP server: `/` (and `/status`) the page, `/status.json` its view. `?proxy=` filters problems. */
-export function statusPage(doctor: StatusSource) {
+/**
+ * The routes for the HTTP server: `/` (and `/status`) the page, `/status.json` its view. `?proxy=` filters problems.
+ * `notice`: a line above the proxies (the demo says what it replays).
+ */
+export function statusPage(doctor: StatusSource, opts: { notice?: string } = {}) {
   return (req: IncomingMessage, res: ServerResponse, url: URL): boolean => {
     const path = url.pathname;
     if (path === '/favicon.ico') {
@@ -199,7 +203,7 @@ export function statusPage(doctor: StatusSource) {
       return true;
     }
     res.writeHead(200, { ...common, 'content-type': 'text/html; charset=utf-8', 'content-security-policy': CSP });
-    res.end(req.method === 'HEAD' ? undefined : renderStatus(view, filter));
+    res.end(req.method === 'HEAD' ? undefined : renderStatus(view, filter, opts.notice));
     return true;
   };
 }

@@ -85,11 +85,6 @@ export class DiagnoseBook {
     return out;
   }
 
-  /** Non-destructive view (the status page). */
-  peek(proxy: string): readonly DoctorEvent[] {
-    return this.books.get(proxy)?.failures ?? [];
-  }
-
   waitForStart(proxy: string, timeoutMs: number): Promise<ProxyStartedEvent> {
     const b = this.book(proxy);
     const settle = (e: ProxyStartedEvent | ConfigFailedEvent, resolve: (v: ProxyStartedEvent) => void, reject: (err: Error) => void): void => {

@@ -6,6 +6,7 @@ import type { DoctorEvent, Severity } from '../events.js';
 import type { ScanStats } from '../scan.js';
 import { safeText } from './text.js';
 import type { TimeWindow } from '../time-window.js';
+import { CONF_RULE } from '../stunnel-conf/enrich.js';
 
 const RANK: Record<Severity, number> = { critical: 3, error: 2, warning: 1, info: 0 };
 const SGR: Record<Severity, string> = { critical: '1;31', error: '31', warning: '33', info: '2' };
@@ -21,6 +22,8 @@ interface Group {
   first: string | null;
   last: string | null;
   untimed: number;
+  /** Where the untimed events came from: stderr captures, or the stunnel configuration (its warnings). */
+  untimedFrom: Set<string>;
   hint: string;
   targets: Distinct;
   subjects: Distinct;
@@ -65,13 +68,19 @@ export interface WindowCounts {
   before: number;
   after: number;
   untimed: number;
+  untimedFrom: Set<string>;
+}
+
+/** Why an event has no log time: a stderr capture line (`[!] ...`), or a warning about the stunnel configuration. */
+export function untimedOrigin(e: DoctorEvent): string {
+  return e.rule === CONF_RULE ? 'stunnel.conf' : 'stderr';
 }
 
 /** Collects the events of a scan (only those inside the time window) into groups. Memory: one entry per group. */
 export class Report {
   /** proxy → service ('' for process-level events) → `kind/reason` → group */
   private readonly proxies = new Map<string, Map<string, Map<string, Group>>>();
-  readonly window: WindowCounts = { before: 0, after: 0, untimed: 0 };
+  readonly window: WindowCounts = { before: 0, after: 0, untimed: 0, untimedFrom: new Set() };
   events = 0;
   failures = 0;
 
@@ -87,15 +96,17 @@ export class Report {
     let g = groups.get(key);
     if (!g) {
       g = {
-        kind: e.kind, reason: e.reason, severity: e.severity, count: 0, first: null, last: null, untimed: 0, hint: e.hint,
+        kind: e.kind, reason: e.reason, severity: e.severity, count: 0, first: null, last: null, untimed: 0, untimedFrom: new Set(), hint: e.hint,
         targets: new Distinct(), subjects: new Distinct(), peers: new Distinct(), configs: new Distinct(),
       };
       groups.set(key, g);
     }
     g.count++;
     if (RANK[e.severity] > RANK[g.severity]) g.severity = e.severity;
-    if (e.time === null) g.untimed++;
-    else {
+    if (e.time === null) {
+      g.untimed++;
+      g.untimedFrom.add(untimedOrigin(e));
+    } else {
       if (g.first === null || e.time < g.first) g.first = e.time;
       if (g.last === null || e.time >= g.last) {
         g.last = e.time;
@@ -151,7 +162,8 @@ function when(g: Group): string {
     if (g.first === g.last) parts.push(`at ${g.first}`);
     else parts.push(`since ${g.first}, last ${g.last.slice(0, 10) === g.first.slice(0, 10) ? g.last.slice(11) : g.last}`);
   }
-  if (g.untimed) parts.push(g.untimed === g.count ? 'no log time (stderr)' : `${g.untimed} without log time (stderr)`);
+  const from = [...g.untimedFrom].sort().join(', ');
+  if (g.untimed) parts.push(g.untimed === g.count ? `no log time (${from})` : `${g.untimed} without log time (${from})`);
   return parts.join('; ');
 }
 
@@ -215,7 +227,7 @@ export function formatReport(r: Report, stats: ScanStats, o: ReportOptions): str
     out.push(
       `Window ${o.window.describe()} (log times read as local time): ` +
         `${left ? `${left} it, not shown or counted` : 'no event outside it'}` +
-        `${w.untimed ? `; ${plural(w.untimed, 'event')} without log time (stderr) kept` : ''}`,
+        `${w.untimed ? `; ${plural(w.untimed, 'event')} without log time (${[...w.untimedFrom].sort().join(', ')}) kept` : ''}`,
     );
   }
   const l = stats.lines;

@@ -1,11 +1,18 @@
 /**
  * The per-proxy status model behind the status page: fed every event synchronously by the doctor, kept by
  * the server (so it survives page reloads) and bounded: the last `maxFailures` problems per proxy and
- * connection / failure counts per minute over the last `minutes` minutes (by the time the sidecar read the
- * line: log times have no zone). `view()` turns it into plain, already formatted text that the server-side
- * renderer and the page's live script both draw without any logic of their own.
+ * connection / failure counts per minute over the last `minutes` minutes. `view()` turns it into plain, already
+ * formatted text that the server-side renderer and the page's live script both draw without any logic of their own.
+ *
+ * Which minute an event counts in: an event read live (the sidecar had caught up with its file) counts when it
+ * was read, by the sidecar's own clock: it was written a moment before, and no time zone or clock difference
+ * between stunnel's host and the sidecar can misplace it. An event of the backlog (lines already in the file when
+ * the sidecar started following it) counts at its log time, read as local time like `scan --since`: reading a
+ * week of log at start does not make "the last 15 minutes" look busy. A backlog event without a log time (a
+ * stderr capture) cannot be placed and is not counted; one whose log time is ahead of the clock counts now.
  */
 import { CONNECTION_KINDS, isFailure, severityAtLeast, type ConfigFailedEvent, type DoctorEvent, type Severity } from '../events.js';
+import { logTimeMs } from '../time-window.js';
 
 export interface StatusOptions {
   /** Problems (events of severity warning or worse) kept per proxy. */
@@ -34,6 +41,8 @@ interface Bucket {
 interface ProxyBook {
   configOk: boolean | null;
   configFailure: Recorded | null;
+  /** The first of the configuration failures since the last good start or reload (a restart loop stays down since it). */
+  downSince: Recorded | null;
   lastStart: string | null;
   version: string | null;
   /** The latest run ended (proxy_stopped) and no new start was seen since. */
@@ -127,7 +136,7 @@ export class StatusBook {
     let b = this.books.get(proxy);
     if (!b) {
       b = {
-        configOk: null, configFailure: null, lastStart: null, version: null, stopped: null, failingSince: null,
+        configOk: null, configFailure: null, downSince: null, lastStart: null, version: null, stopped: null, failingSince: null,
         lastOk: null, buckets: [], failures: [], seenEvents: 0,
       };
       this.books.set(proxy, b);
@@ -135,11 +144,16 @@ export class StatusBook {
     return b;
   }
 
-  record(e: DoctorEvent): void {
+  /**
+   * One event, in the order read. `backlog`: its line was already in the file when the sidecar began to follow
+   * it (counted at its log time, see above); otherwise it was read live (counted now).
+   */
+  record(e: DoctorEvent, opts: { backlog?: boolean } = {}): void {
     const b = this.book(e.proxy);
     // The same event read twice (a restart before its checkpoint) has the same id: count it once.
     if (e.severity !== 'info' && b.failures.some((r) => r.event.id === e.id)) return;
-    const r: Recorded = { seq: ++this.seq, seenAt: this.opts.now(), event: e };
+    const now = this.opts.now();
+    const r: Recorded = { seq: ++this.seq, seenAt: now, event: e };
     b.seenEvents++;
     switch (e.kind) {
       case 'proxy_started':
@@ -154,6 +168,7 @@ export class StatusBook {
         b.configFailure = null;
         break;
       case 'config_failed':
+        if (b.configOk !== false) b.downSince = r;
         b.configOk = false;
         b.configFailure = r;
         break;
@@ -168,9 +183,10 @@ export class StatusBook {
         if (isFailure(e) && severityAtLeast(e.severity, 'error')) b.failingSince ??= r;
     }
     if (CONNECTION.has(e.kind) || isFailure(e)) {
-      const bucket = this.bucket(b, r.seenAt);
-      if (CONNECTION.has(e.kind)) bucket.connections++;
-      if (isFailure(e)) bucket.failures++;
+      const at = opts.backlog ? Math.min(logTimeMs(e.time), now) : now;
+      const bucket = Number.isNaN(at) ? null : this.bucket(b, at, now);
+      if (bucket && CONNECTION.has(e.kind)) bucket.connections++;
+      if (bucket && isFailure(e)) bucket.failures++;
     }
     if (e.severity !== 'info') {
       b.failures.push(r);
@@ -182,16 +198,26 @@ export class StatusBook {
     this.books.delete(proxy);
   }
 
-  private bucket(b: ProxyBook, at: number): Bucket {
+  /** What the log said of a proxy's stunnel: its configuration, its last start, its latest problems (oldest first). */
+  facts(proxy: string): { configOk: boolean | null; lastStart: string | null; version: string | null; problems: DoctorEvent[] } {
+    const b = this.books.get(proxy);
+    if (!b) return { configOk: null, lastStart: null, version: null, problems: [] };
+    return { configOk: b.configOk, lastStart: b.lastStart, version: b.version, problems: b.failures.map((r) => r.event) };
+  }
+
+  /** The bucket of `at`'s minute (buckets stay sorted, at most `minutes` of them); null when it is before the window. */
+  private bucket(b: ProxyBook, at: number, now: number): Bucket | null {
+    const oldest = Math.floor(now / 60_000) - this.opts.minutes + 1;
+    while (b.buckets.length && b.buckets[0]!.minute < oldest) b.buckets.shift();
     const minute = Math.floor(at / 60_000);
-    let last = b.buckets[b.buckets.length - 1];
-    if (!last || last.minute !== minute) {
-      last = { minute, connections: 0, failures: 0 };
-      b.buckets.push(last);
-      const oldest = minute - this.opts.minutes + 1;
-      while (b.buckets.length && b.buckets[0]!.minute < oldest) b.buckets.shift();
-    }
-    return last;
+    if (minute < oldest) return null;
+    let i = b.buckets.length;
+    while (i > 0 && b.buckets[i - 1]!.minute > minute) i--;
+    const prev = b.buckets[i - 1];
+    if (prev && prev.minute === minute) return prev;
+    const fresh = { minute, connections: 0, failures: 0 };
+    b.buckets.splice(i, 0, fresh);
+    return fresh;
   }
 
   /** Per-minute counts over the window, oldest first (zeros where nothing happened). */
@@ -258,7 +284,7 @@ export class StatusBook {
       state = 'down';
       stateText = `config_failed/${e.reason}`;
       stateNote = `stunnel ${e.phase === 'reload' ? 'refused to reload its' : 'did not start: bad'} configuration`;
-      since = when(b.configFailure);
+      since = when(b.downSince ?? b.configFailure);
       shown = b.configFailure;
     } else if (b.failingSince) {
       const streak = b.failures.filter((r) => r.seq >= b.failingSince!.seq && isFailure(r.event) && severityAtLeast(r.event.severity, 'error'));

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DoctorEvent } from '../../src/events.js';
+export { waitFor } from '../helpers/wait.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 export const FIXTURES = join(REPO, 'fixtures');
@@ -45,16 +46,6 @@ export const tmp = (prefix = 'sd-faults-'): string => mkdtempSync(join(tmpdir(),
 /** What must survive any fault: the event's classification and where it belongs. */
 export const brief = (e: DoctorEvent): string => `${e.kind}/${e.reason}/${e.service}/${e.connection}`;
 export const briefDetail = (e: DoctorEvent): string => `${brief(e)}|${e.detail.join(' | ')}`;
-
-export async function waitFor<T>(fn: () => T | undefined | false | null, what: string, ms = 30_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

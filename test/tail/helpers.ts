@@ -12,6 +12,7 @@ import { CheckpointStore } from '../../src/tail/checkpoint.js';
 import { FileFollower, type FileRef, type FollowerOptions, type TailNotice } from '../../src/tail/follower.js';
 import { fingerprintOf } from '../../src/tail/identity.js';
 import type { TailLogger } from '../../src/tail/log.js';
+import { waitFor as waitUntil } from '../helpers/wait.js';
 
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -183,13 +184,9 @@ export class Collector {
   }
 }
 
-/** Polls `pred` every few ms; rejects with `what` (and the predicate's last view) after `timeoutMs`. */
+/** Polls `pred` every few ms; rejects with `what` after `timeoutMs`. */
 export async function waitFor(pred: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+  await waitUntil(pred, what, timeoutMs, 5);
 }
 
 /** Temp directories and followers created by a test, cleaned up in afterEach. */

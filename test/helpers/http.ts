@@ -3,9 +3,9 @@ import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
-import { EventHub } from '../src/sinks/hub.js';
-import { HttpServer, type HttpOptions } from '../src/http/server.js';
-import { HttpMetrics } from '../src/http/http-metrics.js';
+import { EventHub } from '../../src/sinks/hub.js';
+import { HttpServer, type HttpOptions } from '../../src/http/server.js';
+import { HttpMetrics } from '../../src/http/http-metrics.js';
 
 export function makeServer(opts: Partial<HttpOptions> = {}, hub = new EventHub()): { http: HttpServer; hub: EventHub; metrics: HttpMetrics } {
   const metrics = opts.metrics ?? new HttpMetrics();
@@ -59,6 +59,11 @@ export function get(url: string, o: ClientOptions = {}): Promise<Reply> {
     req.on('error', reject);
     req.end();
   });
+}
+
+/** GET over plain HTTP, the body as text (any status). */
+export async function getBody(url: string): Promise<string> {
+  return (await get(url)).body;
 }
 
 export async function counter(metrics: HttpMetrics, name: string, labels: Record<string, string> = {}): Promise<number> {
