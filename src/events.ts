@@ -16,7 +16,8 @@ export const REASONS = {
   connect_failed: ['refused', 'dns', 'no_route', 'timeout', 'not_found', 'other'],
   cert_verify_failed: [
     'expired', 'not_yet_valid', 'self_signed', 'unknown_issuer', 'hostname_mismatch', 'revoked',
-    'crl_unavailable', 'no_peer_cert', 'pin_mismatch', 'wrong_purpose', 'ocsp_failed', 'other',
+    'crl_unavailable', 'no_peer_cert', 'pin_mismatch', 'wrong_purpose', 'weak_crypto', 'invalid_chain', 'ocsp_failed',
+    'other',
   ],
   tls_handshake_failed: [
     'protocol_version', 'no_shared_cipher', 'peer_not_tls', 'peer_disconnected', 'client_cert_required',
