@@ -16,11 +16,12 @@ export const REASONS = {
   connect_failed: ['refused', 'dns', 'no_route', 'timeout', 'not_found', 'other'],
   cert_verify_failed: [
     'expired', 'not_yet_valid', 'self_signed', 'unknown_issuer', 'hostname_mismatch', 'revoked',
-    'crl_unavailable', 'no_peer_cert', 'pin_mismatch', 'other',
+    'crl_unavailable', 'no_peer_cert', 'pin_mismatch', 'wrong_purpose', 'weak_crypto', 'invalid_chain', 'ocsp_failed',
+    'other',
   ],
   tls_handshake_failed: [
     'protocol_version', 'no_shared_cipher', 'peer_not_tls', 'peer_disconnected', 'client_cert_required',
-    'timeout', 'peer_rejected_cert', 'other',
+    'timeout', 'peer_rejected_cert', 'psk_mismatch', 'unknown_server_name', 'protocol_negotiation', 'other',
   ],
   connection_rejected: ['too_many_clients', 'access_denied', 'other'],
   connection_closed: ['ok', 'idle_timeout', 'reset', 'other'],
