@@ -59,6 +59,7 @@ export async function followFiles(files: readonly string[], opts: FollowScanOpti
     if (file === '-') {
       stdinDone = readInto(process.stdin, (chunk, fp) => {
         pipeline.push(src, chunk, fp);
+        scan.counted(src);
         opts.onBatch?.();
       }, maxLineBytes, (n) => {
         stats.bytes += n;
@@ -73,6 +74,7 @@ export async function followFiles(files: readonly string[], opts: FollowScanOpti
       maxLineBytes,
       onChunk(chunk, ref) {
         pipeline.push(src, chunk, ref.fingerprint);
+        scan.counted(src);
         stats.bytes += chunk.endOffset - (ends.get(ref.gen) ?? chunk.baseOffset);
         ends.set(ref.gen, chunk.endOffset);
         opts.onProgress?.(label, stats.bytes);

@@ -13,6 +13,7 @@ import { loadRuleSet } from './rules/index.js';
 import type { RuleSet } from './rules/compile.js';
 import type { CorrelatorSink } from './correlate/correlator.js';
 import { StunnelConfAwareness } from './stunnel-conf/enrich.js';
+import type { DoctorMetrics } from './sinks/metrics.js';
 
 export interface ScanOptions extends PipelineOptions {
   /** Proxy name for every file; by default each file's name without `.log` and rotation suffixes. */
@@ -29,7 +30,15 @@ export interface ScanOptions extends PipelineOptions {
   maxLineBytes?: number;
   /** The stunnel configuration of every proxy of the scan: events are enriched with it (config-aware diagnosis). */
   stunnelConf?: string;
+  /**
+   * Metrics fed as the sidecar feeds them (accepted connections, events, dropped state, line counts), for every
+   * line read (not only a --since/--until window).
+   */
+  metrics?: ScanMetrics;
 }
+
+/** What a scan feeds into DoctorMetrics (the sidecar's metrics; a type, so that prom-client loads only when used). */
+export type ScanMetrics = Pick<DoctorMetrics, 'accepted' | 'onEvent' | 'stateDropped' | 'lines' | 'cutLines' | 'invalidUtf8Lines'>;
 
 export interface ScanStats {
   files: number;
@@ -60,6 +69,8 @@ export interface ScanSession {
   events: DoctorEvent[];
   /** The source of `file` (files of one proxy continue one another); loads the proxy's stunnel.conf once. */
   sourceFor(file: string): { src: Source; proxy: string; label: string };
+  /** After chunks of `src` were pushed: its new line counts go to the metrics (if any). */
+  counted(src: Source): void;
   /** Concludes every source (unconcluded failures are emitted) and adds up the line counts. */
   finish(): ScanStats;
 }
@@ -70,18 +81,36 @@ export async function openScan(opts: ScanOptions): Promise<ScanSession> {
   const collect = opts.collect !== false;
   const dropped: Record<string, number> = {};
   let found = 0;
+  const metrics = opts.metrics;
   const deliver = (e: DoctorEvent): void => {
     found++;
     if (collect) events.push(e);
+    metrics?.onEvent(e);
     opts.onEvent?.(e);
   };
   const conf = new StunnelConfAwareness();
   const sink: CorrelatorSink = {
     event: (e) => conf.process(e, deliver),
-    accepted() {},
-    dropped(_p, what, n) {
+    accepted: metrics ? (proxy, service) => metrics.accepted(proxy, service) : () => {},
+    dropped(p, what, n) {
       dropped[what] = (dropped[what] ?? 0) + n;
+      metrics?.stateDropped(p, what, n);
     },
+  };
+  /** Line counts already given to the metrics, per source. */
+  const metered = new Map<Source, LineCounts>();
+  const counted = (src: Source): void => {
+    if (!metrics) return;
+    let l = metered.get(src);
+    if (!l) metered.set(src, (l = { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 }));
+    const c = src.counts;
+    const proxy = src.info.proxy;
+    if (c.matched !== l.matched) metrics.lines(proxy, 'matched', c.matched - l.matched);
+    if (c.unmatched !== l.unmatched) metrics.lines(proxy, 'unmatched', c.unmatched - l.unmatched);
+    if (c.invalid !== l.invalid) metrics.lines(proxy, 'invalid', c.invalid - l.invalid);
+    if (c.cut !== l.cut) metrics.cutLines(proxy, c.cut - l.cut);
+    if (c.invalidUtf8 !== l.invalidUtf8) metrics.invalidUtf8Lines(proxy, c.invalidUtf8 - l.invalidUtf8);
+    Object.assign(l, c);
   };
   const pipeline = new Pipeline(ruleSet, sink, opts);
   const stats: ScanStats = {
@@ -102,9 +131,11 @@ export async function openScan(opts: ScanOptions): Promise<ScanSession> {
       }
       return { src, proxy, label };
     },
+    counted,
     finish() {
       for (const src of sources.values()) {
         pipeline.finish(src);
+        counted(src);
         for (const k of Object.keys(stats.lines) as (keyof LineCounts)[]) stats.lines[k] += src.counts[k];
       }
       stats.events = found;
@@ -119,7 +150,10 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
   for (const file of files) {
     const { src, label } = scan.sourceFor(file);
     const stream: Readable = file === '-' ? process.stdin : createReadStream(file, { highWaterMark: 1 << 20 });
-    await readInto(stream, (chunk, fp) => scan.pipeline.push(src, chunk, fp), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    await readInto(stream, (chunk, fp) => {
+      scan.pipeline.push(src, chunk, fp);
+      scan.counted(src);
+    }, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       (n) => {
         stats.bytes += n;
         opts.onProgress?.(label, stats.bytes);
