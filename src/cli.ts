@@ -7,7 +7,6 @@
  * Exit codes: 0 no event of severity error or worse, 1 some, 2 a usage or input problem.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { parseRuleFile, formatProblem } from './index.js';
 import { readFile } from 'node:fs/promises';
 import { runScanCommand, ScanInputError, type ScanCommandOptions } from './scan-command.js';
 import type { WatchFlags } from './watch.js';
@@ -26,6 +25,9 @@ async function runScan(files: string[], o: ScanCommandOptions): Promise<number> 
 }
 
 async function runRulesCheck(files: string[]): Promise<number> {
+  // Loaded here: the YAML parser and the schema library are not needed by the other commands' start-up.
+  const { parseRuleFile } = await import('./rules/parse-file.js');
+  const { formatProblem } = await import('./rules/load.js');
   let bad = 0;
   let count = 0;
   for (const file of files) {

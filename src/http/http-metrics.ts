@@ -2,7 +2,7 @@
  * Metrics of the HTTP endpoint itself (SSE clients, refused requests, web config reloads). Registered into
  * the doctor's registry by the sidecar, so they are on /metrics beside the log metrics.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from '../sinks/prom.js';
 
 export const AUTH_FAILURES = ['basic_auth', 'client_cert', 'tls_handshake'] as const;
 export type AuthFailure = (typeof AUTH_FAILURES)[number];

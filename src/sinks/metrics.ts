@@ -7,7 +7,7 @@
  * never a label. Every labelled metric is capped at `maxSeriesPerMetric` series; a series refused by the cap
  * increments stunnel_doctor_series_dropped_total instead.
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from './prom.js';
 import {
   CONNECTION_KINDS, REASONS, isFailureKind, isKind, isReasonOf,
   type DoctorEvent, type EventOfKind,
