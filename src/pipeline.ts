@@ -109,7 +109,7 @@ export class Pipeline {
     const want = this.wantLevel;
     const opts = this.parseOpts;
     const max = opts.maxMessageBytes;
-    const accept = (r: CompiledRule, g: Record<string, string | undefined>): boolean => corr.accepts(r, g, rec);
+    const accept = (r: CompiledRule, m: ArrayLike<string | undefined>): boolean => corr.acceptsExec(r, m, rec);
     if (chunk.cut) counts.cut++;
     let start = 0;
     const len = buf.length;
@@ -151,11 +151,11 @@ export class Pipeline {
         counts.unmatched++;
       } else {
         if (rec.invalidUtf8) counts.invalidUtf8++;
-        const m = rules.match(rec, accept);
-        if (m === null) counts.unmatched++;
+        const r = rules.matchExec(rec, accept);
+        if (r === null) counts.unmatched++;
         else {
           counts.matched++;
-          corr.apply(rec, m);
+          corr.applyExec(rec, r, rules.lastExec!);
         }
       }
       start = nl + 1;
