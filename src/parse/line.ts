@@ -6,7 +6,9 @@
  * and captures mix them (a journal carries stderr lines behind a syslog header). The fast paths look at
  * fixed byte positions; only lines that fit neither fast path go through one regular expression.
  */
-import { isUtf8 } from 'node:buffer';
+import { isUtf8, isAscii } from 'node:buffer';
+
+export { isAscii };
 
 export type LineFormat = 'file' | 'syslog' | 'stderr';
 export type IdClass = 'connection' | 'process' | 'none';
@@ -97,6 +99,39 @@ export function fileLevel(b: Buffer, start: number, end: number): number {
   return level;
 }
 
+/**
+ * parseLine() for a line the caller has already read as file format: `fileLevel()` gave `level` >= 0, the id
+ * ends at `close` (followed by `:`), the message is buf[ms, me) (cut to the bound, CR stripped) and some rule
+ * needs the level. Fills exactly what parseLine would, without reading the header twice. `ascii`: the caller
+ * knows the bytes are ASCII (a chunk checked at once), so the message needs no scan for UTF-8.
+ */
+export function fillFileLine(
+  buf: Buffer, start: number, close: number, ms: number, me: number, level: number, rec: LineRecord, ascii: boolean,
+): void {
+  rec.format = 'file';
+  rec.level = level;
+  rec.time = fileStampOf(buf, start);
+  const id = latin1(buf, start + 25, close);
+  rec.id = id;
+  rec.idClass = classifyId(id);
+  if (ascii) {
+    rec.message = latin1(buf, ms, me);
+    rec.invalidUtf8 = false;
+  } else decodeBounded(buf, ms, me, rec);
+}
+
+/** fileStamp() of a timestamp fileLevel() has checked. */
+function fileStampOf(b: Buffer, at: number): number {
+  const y = digits(b, at, 4), mo = digits(b, at + 5, 2), d = digits(b, at + 8, 2);
+  const h = digits(b, at + 11, 2), mi = digits(b, at + 14, 2), s = digits(b, at + 17, 2);
+  const key = ((((y * 100 + mo) * 100 + d) * 100 + h) * 100 + mi) * 100 + s;
+  if (key !== lastStampKey) {
+    lastStampKey = key;
+    lastStampTime = Date.UTC(y, mo - 1, d, h, mi, s) / 1000;
+  }
+  return lastStampTime;
+}
+
 const STDERR_LEVEL: Record<number, number> = { 42: 2, 33: 3, 58: 4, 46: 5, 32: 6 }; // * ! : . ' '
 
 export interface ParseOptions {
@@ -182,6 +217,11 @@ function fillStderr(
 function decodeMessage(buf: Buffer, from: number, end: number, rec: LineRecord, opts: ParseOptions): void {
   let to = end;
   if (to - from > opts.maxMessageBytes) to = from + opts.maxMessageBytes;
+  decodeBounded(buf, from, to, rec);
+}
+
+/** The message buf[from, to) (already cut to the bound). */
+function decodeBounded(buf: Buffer, from: number, to: number, rec: LineRecord): void {
   // ASCII is by far the common case: latin1 is exact for it and much cheaper than utf8 decoding.
   let ascii = true;
   for (let i = from; i < to; i++) {
