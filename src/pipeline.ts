@@ -6,7 +6,7 @@
  */
 import type { Chunk } from './tail/chunk.js';
 import {
-  DEFAULT_PARSE_OPTIONS, fileLevel, fillFileLine, isAscii, newRecord, parseLine, type ParseOptions,
+  DEFAULT_PARSE_OPTIONS, fileLevel, fillFileLine, newRecord, parseLine, type ParseOptions,
 } from './parse/line.js';
 import { RuleSet, type CompiledRule } from './rules/compile.js';
 import {
@@ -109,12 +109,11 @@ export class Pipeline {
     const rec = this.rec;
     const rules = this.rules;
     const want = this.wantLevel;
+    const levelMask = rules.levelMask;
     const opts = this.parseOpts;
     const max = opts.maxMessageBytes;
     const accept = (r: CompiledRule, m: ArrayLike<string | undefined>): boolean => corr.acceptsExec(r, m, rec);
     if (chunk.cut) counts.cut++;
-    // One native check of the whole chunk spares a scan of each decoded message for UTF-8.
-    const ascii = isAscii(buf);
     let start = 0;
     const len = buf.length;
     while (start < len) {
@@ -127,13 +126,15 @@ export class Pipeline {
       const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
       const level = fileLevel(buf, start, end);
       if (level >= 0) {
-        const close = buf.indexOf(93, start + 25);
-        if (close < 0 || close >= end || buf[close + 1] !== 58) {
+        // The `]` closing the id (ids are short: a loop beats a native call per line).
+        let close = start + 25;
+        while (close < end && buf[close] !== 93) close++;
+        if (close >= end || buf[close + 1] !== 58) {
           counts.invalid++;
           start = nl + 1;
           continue;
         }
-        if (!want(level)) {
+        if ((levelMask & (1 << level)) === 0) {
           counts.unmatched++;
           start = nl + 1;
           continue;
@@ -149,7 +150,7 @@ export class Pipeline {
         }
         // What parseLine would fill, from what is known already.
         rec.offset = chunk.cut ? chunk.baseOffset : chunk.baseOffset + start;
-        fillFileLine(buf, start, close, ms, me, level, rec, ascii);
+        fillFileLine(buf, start, close, ms, me, level, rec);
         if (rec.invalidUtf8) counts.invalidUtf8++;
         const r = rules.matchExec(rec, accept);
         if (r === null) counts.unmatched++;

@@ -6,9 +6,7 @@
  * and captures mix them (a journal carries stderr lines behind a syslog header). The fast paths look at
  * fixed byte positions; only lines that fit neither fast path go through one regular expression.
  */
-import { isUtf8, isAscii } from 'node:buffer';
-
-export { isAscii };
+import { isUtf8 } from 'node:buffer';
 
 export type LineFormat = 'file' | 'syslog' | 'stderr';
 export type IdClass = 'connection' | 'process' | 'none';
@@ -102,22 +100,35 @@ export function fileLevel(b: Buffer, start: number, end: number): number {
 /**
  * parseLine() for a line the caller has already read as file format: `fileLevel()` gave `level` >= 0, the id
  * ends at `close` (followed by `:`), the message is buf[ms, me) (cut to the bound, CR stripped) and some rule
- * needs the level. Fills exactly what parseLine would, without reading the header twice. `ascii`: the caller
- * knows the bytes are ASCII (a chunk checked at once), so the message needs no scan for UTF-8.
+ * needs the level. Fills exactly what parseLine would, without reading the header twice; an ASCII message and
+ * its id come from one decoded string.
  */
-export function fillFileLine(
-  buf: Buffer, start: number, close: number, ms: number, me: number, level: number, rec: LineRecord, ascii: boolean,
-): void {
+export function fillFileLine(buf: Buffer, start: number, close: number, ms: number, me: number, level: number, rec: LineRecord): void {
   rec.format = 'file';
   rec.level = level;
   rec.time = fileStampOf(buf, start);
-  const id = latin1(buf, start + 25, close);
+  let ascii = true;
+  for (let i = ms; i < me; i++) {
+    if (buf[i]! >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  const idStart = start + 25;
+  if (ascii) {
+    // The id holds no `]` and the message is ASCII: latin1 is exact for both (as parseLine decodes them).
+    const s = latin1(buf, idStart, me);
+    const id = s.slice(0, close - idStart);
+    rec.id = id;
+    rec.idClass = classifyId(id);
+    rec.message = s.slice(ms - idStart);
+    rec.invalidUtf8 = false;
+    return;
+  }
+  const id = latin1(buf, idStart, close);
   rec.id = id;
   rec.idClass = classifyId(id);
-  if (ascii) {
-    rec.message = latin1(buf, ms, me);
-    rec.invalidUtf8 = false;
-  } else decodeBounded(buf, ms, me, rec);
+  decodeBounded(buf, ms, me, rec);
 }
 
 /** fileStamp() of a timestamp fileLevel() has checked. */

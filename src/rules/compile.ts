@@ -179,7 +179,8 @@ export function compileRule(spec: LocatedRule): CompiledRule {
   if (!layout.namedBackref && layout.names.join('\0') === captures.join('\0')) {
     try {
       const p = new RegExp(layout.plain);
-      if (groupCount(p) === layout.count && groupCount(regex) === layout.count) {
+      // A group the scan missed, or a `(?<` it rewrote inside a class, changes the count.
+      if (groupCount(p) === layout.count) {
         positional = p;
         groupIndex = layout.indices;
       }
