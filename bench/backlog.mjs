@@ -1,14 +1,17 @@
 /**
  * Backlog: one-shot scan of a whole synthetic stunnel 5.68 log (the `scan` of an existing file, or the
  * catch-up of a sidecar that starts late), side by side:
- *   stunnel-doctor  node dist/bin.js scan --quiet FILE    (the full pipeline; summary on stderr; --doctor
- *                   picks another build)
+ *   stunnel-doctor  node dist/bin.js scan --quiet --metrics FILE.prom FILE   (the full pipeline: rules,
+ *                   correlation, events, the report and the sidecar's Prometheus metrics, written at the end;
+ *                   --doctor picks another build)
  *   mtail           mtail --one_shot --progs bench/stunnel.mtail --logs FILE (bound to 127.0.0.1, random port)
  *   bare-loop       node bench/bare-loop.mjs FILE         (the practical ceiling for Node)
  *   cat             cat FILE > /dev/null                  (reference: reading the file)
- * Every contender's counts are checked against the generator's truth file.
+ * Every contender's counts are checked against the generator's truth file, stunnel-doctor's both from its
+ * report and from its metrics file.
  */
 import { join } from 'node:path';
+import { readFileSync, rmSync } from 'node:fs';
 import {
   BENCH_DIR, dataset, measure, stats, diffCounts, fmtRate, fmtNum, fmtLines, removeDataset,
 } from './common.mjs';
@@ -19,7 +22,7 @@ export const title = 'Backlog scan (one-shot, whole file)';
 const MTAIL_PROG = join(BENCH_DIR, 'stunnel.mtail');
 const CONNECTION_KINDS = ['connect_failed', 'cert_verify_failed', 'tls_handshake_failed', 'connection_closed'];
 
-/** `node dist/bin.js scan --quiet` summary → counts (accepted = connections concluded, one event each). */
+/** `node dist/bin.js scan --quiet` report → counts (accepted = connections concluded, one event each). */
 export function parseDoctorSummary(stderr) {
   const counts = {};
   let lines = null;
@@ -27,13 +30,36 @@ export function parseDoctorSummary(stderr) {
     const l = raw.replace(/\x1b\[[0-9;]*m/g, '');
     const head = /, (\d+) lines \(/.exec(l);
     if (head) lines = Number(head[1]);
-    const m = /^\s+(\d+)\s+([a-z_]+\/[a-z_]+)$/.exec(l);
-    if (m) counts[m[2]] = Number(m[1]);
+    // `    ERROR    connect_failed/refused     17x  since ...`, once per service: summed.
+    const m = /^\s+[A-Z]+\s+([a-z_]+\/[a-z_]+)\s+(\d+)x\b/.exec(l);
+    if (m) counts[m[1]] = (counts[m[1]] ?? 0) + Number(m[2]);
   }
   let accepted = 0;
   for (const [k, n] of Object.entries(counts)) if (CONNECTION_KINDS.includes(k.split('/')[0])) accepted += n;
   counts.accepted = accepted;
   return { lines, counts };
+}
+
+/**
+ * The --metrics file (Prometheus text) → counts in the truth's keys: failures by kind/reason, connections
+ * closed ok (finished{outcome="ok"} counts every connection_closed reason, so only the failures and the accepted
+ * total are compared), accepted, starts.
+ */
+export function parseDoctorMetrics(text) {
+  const counts = {};
+  const add = (k, v) => {
+    if (v) counts[k] = (counts[k] ?? 0) + v;
+  };
+  for (const l of text.split('\n')) {
+    const m = /^([a-z_]+)\{([^}]*)\} (\S+)$/.exec(l);
+    if (!m) continue;
+    const labels = Object.fromEntries([...m[2].matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((x) => [x[1], x[2]]));
+    const v = Number(m[3]);
+    if (m[1] === 'stunnel_connections_accepted_total') add('accepted', v);
+    else if (m[1] === 'stunnel_failures_total' && labels.kind !== 'config_failed') add(`${labels.kind}/${labels.reason}`, v);
+    else if (m[1] === 'stunnel_proxy_starts_total') add('proxy_started/ok', v);
+  }
+  return counts;
 }
 
 const MTAIL_KEYS = {
@@ -69,9 +95,14 @@ const CONTENDERS = [
   {
     id: 'stunnel-doctor',
     cmd: () => process.execPath,
-    args: (f, ctx) => [ctx.doctor, 'scan', '--quiet', f],
+    args: (f, ctx) => [ctx.doctor, 'scan', '--quiet', '--metrics', `${f}.prom`, f],
     okCodes: [0, 1],
-    parse: (r) => parseDoctorSummary(r.stderr),
+    parse: (r, f) => {
+      // The report is on stdout (`scan -q`; stderr with --json, as before the scan command's report moved).
+      const got = parseDoctorSummary(`${r.stdout}\n${r.stderr}`);
+      got.metrics = parseDoctorMetrics(readFileSync(`${f}.prom`, 'utf8'));
+      return got;
+    },
   },
   {
     id: 'mtail',
@@ -129,7 +160,7 @@ export async function run(ctx) {
             throw new Error(`${c.id} failed on ${file} (exit ${m.code}):\n${m.stderr.split('\n').filter((l) => !/^I\d{4}/.test(l)).slice(-20).join('\n')}`);
           }
           perContender.get(c.id).push({ wall: m.wall, cpu: m.cpu, user: m.user, sys: m.sys, rssMB: m.rssMB });
-          if (c.parse && !countsOf.has(c.id)) countsOf.set(c.id, c.parse(m));
+          if (c.parse && !countsOf.has(c.id)) countsOf.set(c.id, c.parse(m, file));
           log(`[backlog] ${label} run ${r + 1}/${runs} ${c.id.padEnd(14)} ${m.wall.toFixed(2)} s wall, ${m.cpu.toFixed(2)} s CPU, ${m.rssMB.toFixed(0)} MB RSS, ${fmtRate(truth.lines / m.wall)} lines/s`);
         }
       }
@@ -146,6 +177,12 @@ export async function run(ctx) {
           if (got.lines !== null && got.lines !== undefined && got.lines !== truth.lines) {
             diffs.push({ key: 'lines', expected: truth.lines, got: got.lines });
           }
+          if (got.metrics) {
+            // The metrics file counts what the report counts (failures, accepted, starts).
+            const keys = Object.keys(truth.counts).filter((k) => k === 'accepted' || k === 'proxy_started/ok' ||
+              /^(connect_failed|cert_verify_failed|tls_handshake_failed)\//.test(k));
+            for (const d of diffCounts(truth.counts, got.metrics, keys)) diffs.push({ ...d, key: `metrics ${d.key}` });
+          }
           check = diffs.length ? `MISMATCH (${diffs.length})` : 'ok';
           for (const d of diffs) mismatches.push({ case: label, contender: c.id, ...d });
         }
@@ -159,6 +196,7 @@ export async function run(ctx) {
           check,
         });
       }
+      rmSync(`${file}.prom`, { force: true });
       if (!keepData) removeDataset(file);
     }
   }
@@ -198,6 +236,7 @@ export async function run(ctx) {
     `Throughput ratios are lines/s of stunnel-doctor divided by the other contender's (> 1: stunnel-doctor is faster). Best = from the minimum wall time, median = from the median, of ${runs} run${runs === 1 ? '' : 's'} per contender, taken round-robin.`,
     'Wall time includes process start-up (node, mtail program compilation). CPU = user + sys of the child; peak RSS = GNU time %M.',
     "stunnel-doctor's `accepted` is the number of connection events in its summary (one per concluded connection); mtail and the bare loop count `accepted connection` lines.",
+    'stunnel-doctor runs with `--metrics FILE`: the sidecar\'s metrics sink (DoctorMetrics, a prom-client registry) is fed every event, accepted connection and line count, and its text exposition written at the end; its counts (accepted, failures, starts) are checked against the truth too.',
     'Data: synthetic stunnel 5.68 lines (bench/generate.mjs), 8 services, 16-32 interleaved connections, ~5% failed connections, a few restarts.',
   ];
   return {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * Where does `stunnel-doctor scan` spend its time? Runs it under `node --cpu-prof` on a synthetic log and
+ * Where does `stunnel-doctor scan --metrics` spend its time? Runs it under `node --cpu-prof` on a synthetic log and
  * prints the functions with the most self time (from the .cpuprofile).
  *
  *   node bench/profile.mjs [--lines 1e6] [--debug 5] [--seed 42] [--top 10] [--doctor dist/bin.js] [--keep]
@@ -79,14 +79,15 @@ function main() {
   const ds = dataset({ lines: o.lines, debug: o.debug, seed: o.seed });
   const dir = mkdtempSync(join(dataDir(), 'cpuprof-'));
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, o.doctor, 'scan', '--quiet', ds.file], {
+  // As the backlog bench runs it: with the metrics sink.
+  const r = spawnSync(process.execPath, ['--cpu-prof', '--cpu-prof-dir', dir, o.doctor, 'scan', '--quiet', '--metrics', join(dir, 'scan.prom'), ds.file], {
     cwd: REPO_DIR, encoding: 'utf8', stdio: ['ignore', 'ignore', 'pipe'],
   });
   const wall = (performance.now() - t0) / 1000;
   if (r.status !== 0 && r.status !== 1) throw new Error(`scan failed (exit ${r.status}): ${r.stderr}`);
   const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
   const res = topSelfTime(JSON.parse(readFileSync(join(dir, file), 'utf8')), o.top);
-  const title = `node --cpu-prof ${relative(REPO_DIR, o.doctor)} scan --quiet <${fmtLines(ds.truth.lines)} lines, debug ${o.debug}, ${(ds.truth.bytes / 1e6).toFixed(0)} MB> (${wall.toFixed(2)} s wall under the profiler)`;
+  const title = `node --cpu-prof ${relative(REPO_DIR, o.doctor)} scan --quiet --metrics FILE <${fmtLines(ds.truth.lines)} lines, debug ${o.debug}, ${(ds.truth.bytes / 1e6).toFixed(0)} MB> (${wall.toFixed(2)} s wall under the profiler)`;
   print(res, title);
   mkdirSync(join(BENCH_DIR, 'results'), { recursive: true });
   writeFileSync(join(BENCH_DIR, 'results', 'profile-latest.json'), `${JSON.stringify({ title, date: new Date().toISOString(), node: process.version, lines: ds.truth.lines, debug: o.debug, wall, ...res }, null, 2)}\n`);

@@ -5,7 +5,8 @@
  * parsing the YAML again while the text is unchanged. Fails the build when the default rules have problems.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { parseRuleFile, rulesTextHash, DEFAULT_RULES_FILE, DEFAULT_RULES_CACHE } from '../dist/rules/load.js';
+import { rulesTextHash, DEFAULT_RULES_FILE, DEFAULT_RULES_CACHE } from '../dist/rules/load.js';
+import { parseRuleFile } from '../dist/rules/parse-file.js';
 
 const text = readFileSync(DEFAULT_RULES_FILE, 'utf8');
 const r = parseRuleFile(text, DEFAULT_RULES_FILE);

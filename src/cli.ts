@@ -1,14 +1,12 @@
 /**
  * The command line: a thin layer over the library (src/index.ts).
- *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [--stunnel-conf FILE] [-q] [--since T] [--until T] [-f] FILE...
+ *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [--stunnel-conf FILE] [-q] [--metrics FILE] [--since T] [--until T] [-f] FILE...
  *   stunnel-doctor rules check FILE...
  *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--stunnel-conf NAME=PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-] [--web.config.file FILE]
  *   stunnel-doctor web-config check FILE...
  * Exit codes: 0 no event of severity error or worse, 1 some, 2 a usage or input problem.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { parseRuleFile, formatProblem } from './index.js';
-import { chooseEngine } from './rules/engine.js';
 import { readFile } from 'node:fs/promises';
 import { runScanCommand, ScanInputError, type ScanCommandOptions } from './scan-command.js';
 import type { WatchFlags } from './watch.js';
@@ -27,6 +25,10 @@ async function runScan(files: string[], o: ScanCommandOptions): Promise<number> 
 }
 
 async function runRulesCheck(files: string[]): Promise<number> {
+  // Loaded here: the YAML parser and the schema library are not needed by the other commands' start-up.
+  const { parseRuleFile } = await import('./rules/parse-file.js');
+  const { formatProblem } = await import('./rules/load.js');
+  const { chooseEngine } = await import('./rules/engine.js');
   let bad = 0;
   let count = 0;
   for (const file of files) {
@@ -74,6 +76,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--proxy <name>', 'proxy name for all files (default: from each file name)')
     .option('--stunnel-conf <path>', 'the stunnel.conf the logs were written with: config-aware hints and warnings')
     .option('-q, --quiet', 'print only the report')
+    .option('--metrics <file>', 'write the sidecar\'s metrics for every line read (Prometheus text format) to FILE at the end')
     .option('--since <time>', 'only events at or after this log time: ISO 8601 (local time unless it has a zone) or a duration before now (30m, 2h, 1d)')
     .option('--until <time>', 'only events at or before this log time (same forms as --since)')
     .option('-f, --follow', 'after reading the files, keep reading what is appended (through rotation) until Ctrl-C, then report')

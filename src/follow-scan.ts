@@ -60,6 +60,7 @@ export async function followFiles(files: readonly string[], opts: FollowScanOpti
       // stdin is read until it ends (meanwhile the other files); a compressed rotated copy is read once, now.
       const done = readInput(file, (chunk, fp) => {
         pipeline.push(src, chunk, fp);
+        scan.counted(src);
         opts.onBatch?.();
       }, maxLineBytes, (n) => {
         stats.bytes += n;
@@ -76,6 +77,7 @@ export async function followFiles(files: readonly string[], opts: FollowScanOpti
       maxLineBytes,
       onChunk(chunk, ref) {
         pipeline.push(src, chunk, ref.fingerprint);
+        scan.counted(src);
         stats.bytes += chunk.endOffset - (ends.get(ref.gen) ?? chunk.baseOffset);
         ends.set(ref.gen, chunk.endOffset);
         opts.onProgress?.(label, stats.bytes);

@@ -3,6 +3,7 @@
  */
 export * from './events.js';
 export { scanFiles, scanFiles as scan, proxyNameFromPath, type ScanOptions, type ScanResult, type ScanStats } from './scan.js';
-export { loadRuleSet, RuleSet, RuleLoadError, formatProblem, parseRuleFile, type RuleProblem } from './rules/index.js';
+export { loadRuleSet, RuleSet, RuleLoadError, formatProblem, type RuleProblem } from './rules/index.js';
+export { parseRuleFile } from './rules/parse-file.js';
 export { Pipeline, type LineCounts } from './pipeline.js';
 export type { Chunk } from './tail/chunk.js';

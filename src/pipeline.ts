@@ -5,7 +5,9 @@
  * few lines that conclude something.
  */
 import type { Chunk } from './tail/chunk.js';
-import { DEFAULT_PARSE_OPTIONS, fileLevel, newRecord, parseLine, type ParseOptions } from './parse/line.js';
+import {
+  DEFAULT_PARSE_OPTIONS, fileLevel, fillFileLine, newRecord, parseLine, type ParseOptions,
+} from './parse/line.js';
 import { RuleSet, type CompiledRule } from './rules/compile.js';
 import {
   SourceCorrelator, DEFAULT_LIMITS, type CorrelatorLimits, type CorrelatorSink, type SourceInfo,
@@ -107,9 +109,10 @@ export class Pipeline {
     const rec = this.rec;
     const rules = this.rules;
     const want = this.wantLevel;
+    const levelMask = rules.levelMask;
     const opts = this.parseOpts;
     const max = opts.maxMessageBytes;
-    const accept = (r: CompiledRule, g: Record<string, string | undefined>): boolean => corr.accepts(r, g, rec);
+    const accept = (r: CompiledRule, m: ArrayLike<string | undefined>): boolean => corr.acceptsExec(r, m, rec);
     if (chunk.cut) counts.cut++;
     let start = 0;
     const len = buf.length;
@@ -123,13 +126,15 @@ export class Pipeline {
       const end = nl > start && buf[nl - 1] === 13 ? nl - 1 : nl;
       const level = fileLevel(buf, start, end);
       if (level >= 0) {
-        const close = buf.indexOf(93, start + 25);
-        if (close < 0 || close >= end || buf[close + 1] !== 58) {
+        // The `]` closing the id (ids are short: a loop beats a native call per line).
+        let close = start + 25;
+        while (close < end && buf[close] !== 93) close++;
+        if (close >= end || buf[close + 1] !== 58) {
           counts.invalid++;
           start = nl + 1;
           continue;
         }
-        if (!want(level)) {
+        if ((levelMask & (1 << level)) === 0) {
           counts.unmatched++;
           start = nl + 1;
           continue;
@@ -143,6 +148,18 @@ export class Pipeline {
           start = nl + 1;
           continue;
         }
+        // What parseLine would fill, from what is known already.
+        rec.offset = chunk.cut ? chunk.baseOffset : chunk.baseOffset + start;
+        fillFileLine(buf, start, close, ms, me, level, rec);
+        if (rec.invalidUtf8) counts.invalidUtf8++;
+        const r = rules.matchExec(rec, accept);
+        if (r === null) counts.unmatched++;
+        else {
+          counts.matched++;
+          corr.applyExec(rec, r, rules.lastExec!);
+        }
+        start = nl + 1;
+        continue;
       }
       rec.offset = chunk.cut ? chunk.baseOffset : chunk.baseOffset + start;
       if (!parseLine(buf, start, nl, rec, opts, want)) {
@@ -151,11 +168,11 @@ export class Pipeline {
         counts.unmatched++;
       } else {
         if (rec.invalidUtf8) counts.invalidUtf8++;
-        const m = rules.match(rec, accept);
-        if (m === null) counts.unmatched++;
+        const r = rules.matchExec(rec, accept);
+        if (r === null) counts.unmatched++;
         else {
           counts.matched++;
-          corr.apply(rec, m);
+          corr.applyExec(rec, r, rules.lastExec!);
         }
       }
       start = nl + 1;

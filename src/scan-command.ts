@@ -7,6 +7,7 @@
  * severity error or worse, 1 when some, 2 for a usage or input problem (thrown as ScanInputError).
  */
 import { statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { scanFiles, type ScanStats } from './scan.js';
 import { RuleLoadError } from './rules/index.js';
 import type { DoctorEvent } from './events.js';
@@ -15,6 +16,7 @@ import { Report, formatReport, untimedOrigin } from './sinks/report.js';
 import { ProgressBar } from './sinks/progress.js';
 import { TimeWindow, TimeArgError } from './time-window.js';
 import type { TailNotice } from './tail/follower.js';
+import type { ScanMetrics } from './scan.js';
 
 export class ScanInputError extends Error {}
 
@@ -32,6 +34,8 @@ export interface ScanCommandOptions {
   progress?: boolean;
   /** --stunnel-conf: the stunnel.conf the logs were written with (config-aware diagnosis). */
   stunnelConf?: string;
+  /** --metrics: write the sidecar's metrics for what was read, in the Prometheus text format, to this file. */
+  metrics?: string;
 }
 
 const noColorEnv = (): boolean => Boolean(process.env.NO_COLOR);
@@ -67,6 +71,11 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
     progress = new ProgressBar(process.stderr, { total: known ? total : null, delayMs: o.progress === true ? 0 : 500 });
   }
 
+  // prom-client is loaded only when asked for.
+  const metrics = o.metrics
+    ? new (await import('./sinks/metrics.js')).DoctorMetrics({ version: (await import('./version.js')).VERSION })
+    : undefined;
+
   const report = new Report();
   const out: string[] = [];
   const flush = (): void => {
@@ -98,12 +107,13 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
 
   let stats: ScanStats;
   try {
-    if (o.follow) stats = await follow(files, o, onEvent, onProgress, flush, progress);
+    if (o.follow) stats = await follow(files, o, metrics, onEvent, onProgress, flush, progress);
     else {
       stats = (await scanFiles(files, {
         rules: o.rules,
         ...(o.proxy ? { proxy: o.proxy } : {}),
         ...(o.stunnelConf ? { stunnelConf: o.stunnelConf } : {}),
+        ...(metrics ? { metrics } : {}),
         collect: false,
         onEvent,
         ...(onProgress ? { onProgress } : {}),
@@ -119,6 +129,14 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
   }
   flush();
   progress?.end();
+  if (metrics) {
+    try {
+      await writeFile(o.metrics!, await metrics.render());
+    } catch (e) {
+      const err = e as NodeJS.ErrnoException;
+      throw new ScanInputError(`cannot write ${o.metrics}: ${err.code ?? err.message}`);
+    }
+  }
   stats.events = report.events;
   if (reportToStdout && !o.quiet && report.events > 0) out.push('\n');
   out.push(formatReport(report, stats, { color: reportColor, elapsedMs: performance.now() - t0, window }));
@@ -133,6 +151,7 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
 async function follow(
   files: string[],
   o: ScanCommandOptions,
+  metrics: ScanMetrics | undefined,
   onEvent: (e: DoctorEvent) => void,
   onProgress: ((file: string, bytes: number) => void) | undefined,
   flush: () => void,
@@ -148,6 +167,7 @@ async function follow(
       rules: o.rules,
       ...(o.proxy ? { proxy: o.proxy } : {}),
       ...(o.stunnelConf ? { stunnelConf: o.stunnelConf } : {}),
+      ...(metrics ? { metrics } : {}),
       signal: ac.signal,
       onEvent,
       ...(onProgress ? { onProgress } : {}),

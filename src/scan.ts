@@ -3,6 +3,7 @@
  * last, with unconcluded failures emitted at the end of input.
  */
 import { createReadStream } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
@@ -14,6 +15,7 @@ import { loadRuleSet } from './rules/index.js';
 import type { RuleSet } from './rules/compile.js';
 import type { CorrelatorSink } from './correlate/correlator.js';
 import { StunnelConfAwareness } from './stunnel-conf/enrich.js';
+import type { DoctorMetrics } from './sinks/metrics.js';
 
 export interface ScanOptions extends PipelineOptions {
   /** Proxy name for every file; by default each file's name without `.log` and rotation suffixes. */
@@ -30,7 +32,15 @@ export interface ScanOptions extends PipelineOptions {
   maxLineBytes?: number;
   /** The stunnel configuration of every proxy of the scan: events are enriched with it (config-aware diagnosis). */
   stunnelConf?: string;
+  /**
+   * Metrics fed as the sidecar feeds them (accepted connections, events, dropped state, line counts), for every
+   * line read (not only a --since/--until window).
+   */
+  metrics?: ScanMetrics;
 }
+
+/** What a scan feeds into DoctorMetrics (the sidecar's metrics; a type, so that prom-client loads only when used). */
+export type ScanMetrics = Pick<DoctorMetrics, 'accepted' | 'onEvent' | 'stateDropped' | 'lines' | 'cutLines' | 'invalidUtf8Lines'>;
 
 export interface ScanStats {
   files: number;
@@ -61,6 +71,8 @@ export interface ScanSession {
   events: DoctorEvent[];
   /** The source of `file` (files of one proxy continue one another); loads the proxy's stunnel.conf once. */
   sourceFor(file: string): { src: Source; proxy: string; label: string };
+  /** After chunks of `src` were pushed: its new line counts go to the metrics (if any). */
+  counted(src: Source): void;
   /** Concludes every source (unconcluded failures are emitted) and adds up the line counts. */
   finish(): ScanStats;
 }
@@ -71,18 +83,36 @@ export async function openScan(opts: ScanOptions): Promise<ScanSession> {
   const collect = opts.collect !== false;
   const dropped: Record<string, number> = {};
   let found = 0;
+  const metrics = opts.metrics;
   const deliver = (e: DoctorEvent): void => {
     found++;
     if (collect) events.push(e);
+    metrics?.onEvent(e);
     opts.onEvent?.(e);
   };
   const conf = new StunnelConfAwareness();
   const sink: CorrelatorSink = {
     event: (e) => conf.process(e, deliver),
-    accepted() {},
-    dropped(_p, what, n) {
+    accepted: metrics ? (proxy, service) => metrics.accepted(proxy, service) : () => {},
+    dropped(p, what, n) {
       dropped[what] = (dropped[what] ?? 0) + n;
+      metrics?.stateDropped(p, what, n);
     },
+  };
+  /** Line counts already given to the metrics, per source. */
+  const metered = new Map<Source, LineCounts>();
+  const counted = (src: Source): void => {
+    if (!metrics) return;
+    let l = metered.get(src);
+    if (!l) metered.set(src, (l = { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 }));
+    const c = src.counts;
+    const proxy = src.info.proxy;
+    if (c.matched !== l.matched) metrics.lines(proxy, 'matched', c.matched - l.matched);
+    if (c.unmatched !== l.unmatched) metrics.lines(proxy, 'unmatched', c.unmatched - l.unmatched);
+    if (c.invalid !== l.invalid) metrics.lines(proxy, 'invalid', c.invalid - l.invalid);
+    if (c.cut !== l.cut) metrics.cutLines(proxy, c.cut - l.cut);
+    if (c.invalidUtf8 !== l.invalidUtf8) metrics.invalidUtf8Lines(proxy, c.invalidUtf8 - l.invalidUtf8);
+    Object.assign(l, c);
   };
   const pipeline = new Pipeline(ruleSet, sink, opts);
   const stats: ScanStats = {
@@ -103,9 +133,11 @@ export async function openScan(opts: ScanOptions): Promise<ScanSession> {
       }
       return { src, proxy, label };
     },
+    counted,
     finish() {
       for (const src of sources.values()) {
         pipeline.finish(src);
+        counted(src);
         for (const k of Object.keys(stats.lines) as (keyof LineCounts)[]) stats.lines[k] += src.counts[k];
       }
       stats.events = found;
@@ -119,7 +151,10 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
   const { stats } = scan;
   for (const file of files) {
     const { src, label } = scan.sourceFor(file);
-    await readInput(file, (chunk, fp) => scan.pipeline.push(src, chunk, fp), opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+    await readInput(file, (chunk, fp) => {
+      scan.pipeline.push(src, chunk, fp);
+      scan.counted(src);
+    }, opts.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
       (n) => {
         stats.bytes += n;
         opts.onProgress?.(label, stats.bytes);
@@ -130,6 +165,9 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
   if (opts.collect === false) stats.events = 0;
   return { events: scan.events, stats };
 }
+
+/** Bytes read at once from a file. */
+const READ_SIZE = 1 << 20;
 
 /** A compressed rotated copy (logrotate `compress`): read decompressed. */
 export const isGzipPath = (file: string): boolean => file.endsWith('.gz');
@@ -147,9 +185,9 @@ export async function readInput(
   signal?: AbortSignal,
 ): Promise<void> {
   if (file === '-') return readInto(process.stdin, onChunk, maxLineBytes, onBytes, signal);
-  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  if (!isGzipPath(file)) return readInto(fileChunks(file), onChunk, maxLineBytes, onBytes, signal);
+  const raw = createReadStream(file, { highWaterMark: READ_SIZE });
   try {
-    if (!isGzipPath(file)) return await readInto(raw, onChunk, maxLineBytes, onBytes, signal);
     const gunzip = createGunzip({ chunkSize: 1 << 20 });
     raw.on('data', (b: Buffer | string) => onBytes(b.length));
     raw.on('error', (e) => gunzip.destroy(e));
@@ -164,11 +202,46 @@ export async function readInput(
 }
 
 /**
+ * A file's bytes in pieces of up to 1 MiB, all read into one buffer that is reused: each piece is valid
+ * until the next is asked for (readInto copies what it keeps). A fresh 1 MiB buffer per read (a read stream)
+ * costs an mmap, page faults and an munmap each time.
+ */
+export async function* fileChunks(path: string): AsyncGenerator<Buffer> {
+  const withPath = (e: unknown): unknown => {
+    const err = e as NodeJS.ErrnoException;
+    if (err && typeof err === 'object' && err.code && !err.path) err.path = path;
+    return err;
+  };
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw withPath(e);
+  }
+  try {
+    const buf = Buffer.allocUnsafe(READ_SIZE);
+    for (;;) {
+      let n: number;
+      try {
+        n = (await fh.read(buf, 0, READ_SIZE, null)).bytesRead;
+      } catch (e) {
+        throw withPath(e);
+      }
+      if (n === 0) return;
+      yield buf.subarray(0, n);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
  * Streams a file through a LineChunker; the fingerprint is its first line, known before any line is processed.
- * With `signal`, reading stops when it aborts (the stream is destroyed) and what was read is kept.
+ * With `signal`, reading stops when it aborts (the stream is destroyed) and what was read is kept. The pieces
+ * may reuse one buffer (fileChunks): each is processed before the next is read, and what is held is copied.
  */
 export async function readInto(
-  stream: Readable,
+  stream: Readable | AsyncIterable<Buffer>,
   onChunk: (chunk: import('./tail/chunk.js').Chunk, fingerprint: string) => void,
   maxLineBytes: number,
   onBytes: (n: number) => void,
@@ -180,7 +253,8 @@ export async function readInto(
   let headLen = 0;
   const feed = (b: Buffer): void => chunker.push(b, (c) => onChunk(c, fp!));
   const stop = (): void => {
-    stream.destroy();
+    if ('destroy' in stream) stream.destroy();
+    else void (stream as AsyncGenerator<Buffer>).return?.(undefined);
   };
   signal?.addEventListener('abort', stop, { once: true });
   try {
@@ -192,7 +266,8 @@ export async function readInto(
         const joined = head.length === 1 ? head[0]! : Buffer.concat(head);
         const f = fingerprintOf(joined.subarray(0, FINGERPRINT_MAX));
         if (f === '' && headLen < FINGERPRINT_MAX) {
-          head = [joined];
+          // Kept past this piece: a copy (the reader may reuse its buffer).
+          head = [Buffer.from(joined)];
           continue;
         }
         fp = f;

@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { literalPrefix } from '../src/rules/compile.js';
-import { loadRuleSet } from '../src/index.js';
+import { literalPrefix, groupLayout, groupsOf, RuleSet } from '../src/rules/compile.js';
+import { loadRuleSet } from '../src/rules/index.js';
 import { newRecord, type LineRecord } from '../src/parse/line.js';
 
 describe('literal prefixes used to skip rules', () => {
@@ -43,5 +43,69 @@ describe('rule dispatch on the first character of the message', () => {
     expect(set.match(rec('Ärger'), () => true)?.rule.id).not.toBe('umlaut-prefix');
     const bytes = Buffer.from('Überprüfung x fehlgeschlagen');
     expect(set.mayMatch(3, bytes, 0, bytes.length, 4, 1)).toBe(true);
+  });
+});
+
+describe('positional groups (named groups read by number)', () => {
+  it('numbers groups as the engine does, past escapes, classes, lookbehinds and non-capturing groups', () => {
+    const cases = [
+      '^a(?<x>b)(c)(?<y>d)$',
+      '^\\((?<x>[^)(]*)\\)(?:(?<y>z)|q)',
+      '^[(?<n>](?<x>a)',
+      '^(?<=a)(?<!b)(?<x>c)',
+      '^[\\]((?<x>y)](?<z>w)',
+      '^[]](?<x>a)([^](?<y>b))',
+      '^(?<outer>a(?<inner>b))c',
+    ];
+    for (const src of cases) {
+      const named = new RegExp(src);
+      const layout = groupLayout(src);
+      const plain = new RegExp(layout.plain);
+      expect(layout.names, src).toEqual(Object.keys(new RegExp(`${src}|`).exec('')!.groups ?? {}));
+      expect(new RegExp(`${layout.plain}|`).exec('')!.length - 1, src).toBe(layout.count);
+      expect(new RegExp(`${src}|`).exec('')!.length - 1, src).toBe(layout.count);
+      expect(new RegExp(`${layout.plain}|`).exec('')!.groups, src).toBe(undefined);
+      for (const text of ['abcd', '(ab)z', '(q)q', 'ac', ']ab', '(a', 'abc', ']a(b', 'ayw']) {
+        const m = named.exec(text);
+        const p = plain.exec(text);
+        expect(p === null, `${src} ${text}`).toBe(m === null);
+        if (!m || !p) continue;
+        expect([...p], `${src} ${text}`).toEqual([...m]);
+        layout.names.forEach((n, i) => expect(p[layout.indices[i]!], `${src} ${text} ${n}`).toBe(m.groups![n]));
+      }
+    }
+  });
+
+  it('flags named backreferences (the named pattern is used then)', () => {
+    expect(groupLayout('^(?<a>x)\\k<a>$').namedBackref).toBe(true);
+    expect(groupLayout('^(?<a>x)\\1$').namedBackref).toBe(false);
+  });
+
+  it('gives every default rule on V8 positional groups, and matchExec the captures match() gives', async () => {
+    const rules = await loadRuleSet();
+    const linear = rules.rules.filter((r) => r.engine === 'linear').map((r) => r.id);
+    expect(rules.rules.filter((r) => r.positional === null).map((r) => r.id)).toEqual(linear);
+    const back = new RuleSet([{ id: 'b', file: 'x', line: 1, action: 'note', match: { scope: 'any', message: '^(?<w>\\w+) (?<rest>\\k<w>)$' } } as never]);
+    const rec = { ...newRecord(), message: 'ab ab', level: 5, idClass: 'connection' as const };
+    const r = back.matchExec(rec, () => true);
+    expect(r?.positional).toBe(null);
+    expect(groupsOf(r!, back.lastExec!)).toEqual(Object.assign(Object.create(null), { w: 'ab', rest: 'ab' }));
+    expect(back.match(rec, () => true)?.groups).toEqual(Object.assign(Object.create(null), { w: 'ab', rest: 'ab' }));
+  });
+});
+
+describe('a rule on the linear-time engine', () => {
+  // A user rule (written by hand) whose pattern could backtrack badly on V8.
+  it('is never given a positional V8 pattern, and still gives its captures by name and by number', () => {
+    const set = new RuleSet([{ id: 'nested', file: 'x', line: 1, action: 'note', match: { scope: 'any', message: '^(?<word>(a+)+)b$' } } as never]);
+    const r = set.rules[0]!;
+    expect(r.engine).toBe('linear');
+    expect(r.positional).toBe(null);
+    const rec = { ...newRecord(), message: 'aaab', level: 5, idClass: 'connection' as const };
+    const hit = set.matchExec(rec, () => true);
+    expect(hit?.id).toBe('nested');
+    expect(groupsOf(hit!, set.lastExec!)).toEqual(Object.assign(Object.create(null), { word: 'aaa' }));
+    expect(set.match(rec, () => true)?.groups).toEqual(Object.assign(Object.create(null), { word: 'aaa' }));
+    expect(set.match({ ...rec, message: `${'a'.repeat(5000)}!` }, () => true)).toBe(null);
   });
 });

@@ -9,7 +9,10 @@ import {
 } from '../events.js';
 import { eventId } from '../tail/identity.js';
 import { formatTime, type LineRecord } from '../parse/line.js';
-import type { CompiledRule, RuleMatch } from '../rules/compile.js';
+import {
+  groupsOf, F_SERVICE, F_PEER, F_TARGET, F_SUBJECT, F_DEPTH, F_STATUS, F_TO_TLS, F_TO_SOCKET, F_CONFIG_FILE, F_CONFIG_LINE,
+  type CompiledRule, type RuleMatch,
+} from '../rules/compile.js';
 
 export interface CorrelatorLimits {
   /** Open connections kept per source; the oldest is evicted beyond it (a verdict is still emitted). */
@@ -116,6 +119,57 @@ function absorb(f: Fields, g: Groups, firstServiceWins: boolean): void {
   if (g.config_line !== undefined && f.configLine === null) f.configLine = num(g.config_line);
 }
 
+/** absorb() from a rule's captures by number (its fieldSlots), without a groups object. */
+function absorbExec(f: Fields, r: CompiledRule, m: ArrayLike<string | undefined>, firstServiceWins: boolean): void {
+  const slots = r.fieldSlots;
+  for (let i = 0; i < slots.length; i += 2) {
+    const v = m[slots[i + 1]!];
+    if (v === undefined) continue;
+    switch (slots[i]) {
+      case F_SERVICE:
+        if (!(firstServiceWins && f.service !== null)) f.service = v;
+        break;
+      case F_PEER:
+        f.peer = v;
+        break;
+      case F_TARGET:
+        f.target = v;
+        break;
+      case F_SUBJECT:
+        f.subject = v;
+        break;
+      case F_DEPTH:
+        f.depth = num(v);
+        break;
+      case F_STATUS:
+        f.status = v;
+        break;
+      case F_TO_TLS:
+        f.toTls = num(v);
+        break;
+      case F_TO_SOCKET:
+        f.toSocket = num(v);
+        break;
+      case F_CONFIG_FILE:
+        if (f.configFile === null) f.configFile = v;
+        break;
+      case F_CONFIG_LINE:
+        if (f.configLine === null) f.configLine = num(v);
+        break;
+      default:
+        break;
+    }
+  }
+}
+
+/** The capture of field `code` by rule `r` in `m`, undefined when the rule has none or it did not take part. */
+function field(r: CompiledRule, m: ArrayLike<string | undefined>, code: number): string | undefined {
+  const g = r.fieldGroups[code]!;
+  return g < 0 ? undefined : m[g];
+}
+
+const EMPTY_GROUPS: Groups = Object.freeze({}) as Groups;
+
 const CONNECTION_KIND_SET = new Set<string>(CONNECTION_KINDS);
 
 export interface SourceInfo {
@@ -184,6 +238,39 @@ export class SourceCorrelator {
       if (!c || Number.isNaN(rec.time) || Number.isNaN(c.firstTime) || rec.time - c.firstTime < w.min_duration) return false;
     }
     return true;
+  }
+
+  /** accepts() with the rule's captures by number (RuleSet.matchExec). */
+  acceptsExec(rule: CompiledRule, m: ArrayLike<string | undefined>, rec: LineRecord): boolean {
+    const w = rule.when!;
+    const c = rec.idClass === 'connection' ? this.conns.get(rec.id) : undefined;
+    if (w.verdict === 'none' && c?.verdict) return false;
+    if (w.verdict === 'any' && !c?.verdict) return false;
+    if (w.has && !w.has.every((x) => c?.marks.includes(x))) return false;
+    if (w.lacks && w.lacks.some((x) => c?.marks.includes(x))) return false;
+    if (w.bytes) {
+      const tls = num(field(rule, m, F_TO_TLS)) ?? c?.toTls ?? null;
+      const sock = num(field(rule, m, F_TO_SOCKET)) ?? c?.toSocket ?? null;
+      const zero = tls === 0 && sock === 0;
+      if ((w.bytes === 'zero') !== zero) return false;
+    }
+    if (w.min_duration !== undefined) {
+      if (!c || Number.isNaN(rec.time) || Number.isNaN(c.firstTime) || rec.time - c.firstTime < w.min_duration) return false;
+    }
+    return true;
+  }
+
+  /**
+   * apply() with the rule's captures by number (RuleSet.matchExec): a connection's lines take the path that
+   * builds no groups object; the rest (process-level lines, runs, configuration) go through apply().
+   */
+  applyExec(rec: LineRecord, r: CompiledRule, m: ArrayLike<string | undefined>): void {
+    const a = r.action;
+    if (rec.idClass === 'connection' && (a === 'start' || a === 'note' || a === 'detail' || a === 'end')) {
+      this.connectionLineExec(rec, r, m);
+      return;
+    }
+    this.apply(rec, { rule: r, groups: groupsOf(r, m as RegExpExecArray) });
   }
 
   apply(rec: LineRecord, m: RuleMatch): void {
@@ -283,6 +370,55 @@ export class SourceCorrelator {
       if (v) this.emitConn(c, v.kind, v.reason, v.rule, v.groups, rec);
       else if (r.event) this.emitConn(c, r.event.kind, r.event.reason, r, m.groups, rec);
       else this.emitConn(c, 'connection_closed', 'other', r, m.groups, rec);
+    }
+  }
+
+  /** connectionLine() with the captures by number; the groups object is built only where it is kept or shown. */
+  private connectionLineExec(rec: LineRecord, r: CompiledRule, m: ArrayLike<string | undefined>): void {
+    let c = this.conns.get(rec.id);
+    if (!c) {
+      if (r.action === 'note') return; // nothing to remember for a connection we never saw start
+      c = this.openConn(rec);
+    }
+    c.lastTime = rec.time;
+    absorbExec(c, r, m, false);
+    if (r.action === 'start' && !c.counted) {
+      c.counted = true;
+      this.sink.accepted(this.source.proxy, c.service);
+    }
+    for (let i = 0; i < r.marks.length; i++) if (!c.marks.includes(r.marks[i]!)) c.marks.push(r.marks[i]!);
+    if (c.verdict && r.clears.length && r.clears.includes(c.verdict.kind)) {
+      c.verdict = null;
+      this.waiting--;
+    }
+    if (r.action === 'detail') {
+      if (c.detail.length < this.limits.maxDetailLines) {
+        c.detail.push(rec.message);
+        c.offsets.push(rec.offset);
+      } else this.sink.dropped(this.source.proxy, 'detail_cap', 1);
+      if (r.event && (!c.verdict || r.event.priority > c.verdict.priority)) {
+        if (!c.verdict) this.waiting++;
+        c.verdict = {
+          rule: r, kind: r.event.kind, reason: r.event.reason, priority: r.event.priority, groups: groupsOf(r, m as RegExpExecArray),
+        };
+        c.verdictAt = performance.now();
+      }
+      return;
+    }
+    if (r.action === 'start') {
+      if (c.offsets.length < this.limits.maxDetailLines) c.offsets.push(rec.offset);
+      return;
+    }
+    if (r.action === 'end') {
+      c.offsets.push(rec.offset);
+      this.conns.delete(c.id);
+      if (c.verdict) this.waiting--;
+      const v = c.verdict;
+      // The end line's captures matter only to a hint with placeholders (emit uses groups for nothing else).
+      const g = v || !r.hintHasVars ? EMPTY_GROUPS : groupsOf(r, m as RegExpExecArray);
+      if (v) this.emitConn(c, v.kind, v.reason, v.rule, v.groups, rec);
+      else if (r.event) this.emitConn(c, r.event.kind, r.event.reason, r, g, rec);
+      else this.emitConn(c, 'connection_closed', 'other', r, g, rec);
     }
   }
 

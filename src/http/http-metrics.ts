@@ -3,7 +3,7 @@
  * the doctor's registry by the sidecar, so they are on /metrics beside the log metrics. HTTP_METRICS is their
  * catalogue (grafana/README.md lists it; test/monitoring-bundle.test.ts fails when they differ).
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from '../sinks/prom.js';
 import type { MetricSpec } from '../sinks/metrics.js';
 
 export const AUTH_FAILURES = ['basic_auth', 'client_cert', 'tls_handshake'] as const;

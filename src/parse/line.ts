@@ -97,6 +97,52 @@ export function fileLevel(b: Buffer, start: number, end: number): number {
   return level;
 }
 
+/**
+ * parseLine() for a line the caller has already read as file format: `fileLevel()` gave `level` >= 0, the id
+ * ends at `close` (followed by `:`), the message is buf[ms, me) (cut to the bound, CR stripped) and some rule
+ * needs the level. Fills exactly what parseLine would, without reading the header twice; an ASCII message and
+ * its id come from one decoded string.
+ */
+export function fillFileLine(buf: Buffer, start: number, close: number, ms: number, me: number, level: number, rec: LineRecord): void {
+  rec.format = 'file';
+  rec.level = level;
+  rec.time = fileStampOf(buf, start);
+  let ascii = true;
+  for (let i = ms; i < me; i++) {
+    if (buf[i]! >= 0x80) {
+      ascii = false;
+      break;
+    }
+  }
+  const idStart = start + 25;
+  if (ascii) {
+    // The id holds no `]` and the message is ASCII: latin1 is exact for both (as parseLine decodes them).
+    const s = latin1(buf, idStart, me);
+    const id = s.slice(0, close - idStart);
+    rec.id = id;
+    rec.idClass = classifyId(id);
+    rec.message = s.slice(ms - idStart);
+    rec.invalidUtf8 = false;
+    return;
+  }
+  const id = latin1(buf, idStart, close);
+  rec.id = id;
+  rec.idClass = classifyId(id);
+  decodeBounded(buf, ms, me, rec);
+}
+
+/** fileStamp() of a timestamp fileLevel() has checked. */
+function fileStampOf(b: Buffer, at: number): number {
+  const y = digits(b, at, 4), mo = digits(b, at + 5, 2), d = digits(b, at + 8, 2);
+  const h = digits(b, at + 11, 2), mi = digits(b, at + 14, 2), s = digits(b, at + 17, 2);
+  const key = ((((y * 100 + mo) * 100 + d) * 100 + h) * 100 + mi) * 100 + s;
+  if (key !== lastStampKey) {
+    lastStampKey = key;
+    lastStampTime = Date.UTC(y, mo - 1, d, h, mi, s) / 1000;
+  }
+  return lastStampTime;
+}
+
 const STDERR_LEVEL: Record<number, number> = { 42: 2, 33: 3, 58: 4, 46: 5, 32: 6 }; // * ! : . ' '
 
 export interface ParseOptions {
@@ -182,6 +228,11 @@ function fillStderr(
 function decodeMessage(buf: Buffer, from: number, end: number, rec: LineRecord, opts: ParseOptions): void {
   let to = end;
   if (to - from > opts.maxMessageBytes) to = from + opts.maxMessageBytes;
+  decodeBounded(buf, from, to, rec);
+}
+
+/** The message buf[from, to) (already cut to the bound). */
+function decodeBounded(buf: Buffer, from: number, to: number, rec: LineRecord): void {
   // ASCII is by far the common case: latin1 is exact for it and much cheaper than utf8 decoding.
   let ascii = true;
   for (let i = from; i < to; i++) {

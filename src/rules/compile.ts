@@ -16,6 +16,21 @@ export interface CompiledRule {
   /** On V8's engine, or on the linear-time engine when the pattern could backtrack badly (engine.ts). */
   readonly regex: Pattern;
   readonly engine: Engine;
+  /**
+   * The pattern with its named groups made plain groups (same groups, same numbers, same matches): exec()
+   * then builds no `groups` object. Captures are read by number (`groupIndex`, `fieldGroups`). null when the
+   * pattern uses a named backreference (`\k<name>`) or runs on the linear-time engine: `regex` is used and its
+   * groups renumbered.
+   */
+  readonly positional: RegExp | null;
+  /** The group number of each name in `captures`. */
+  readonly groupIndex: readonly number[];
+  /** Per FIELDS entry, the group number that captures it, or -1. */
+  readonly fieldGroups: Int8Array;
+  /** Pairs (FIELDS index, group number) of the fields this rule captures, for the correlator. */
+  readonly fieldSlots: readonly number[];
+  /** The hint has `{name}` placeholders. */
+  readonly hintHasVars: boolean;
   /** Literal text every match starts with ('' when the pattern has none). */
   readonly prefix: string;
   readonly levels: number;
@@ -28,6 +43,74 @@ export interface CompiledRule {
   readonly marks: readonly string[];
   readonly clears: readonly Kind[];
   readonly when: RuleSpec['when'] | null;
+}
+
+/** The captures with a meaning for the correlator's fields, in a fixed order (their index is a field code). */
+export const FIELDS = [
+  'service', 'peer', 'target', 'subject', 'depth', 'status', 'to_tls', 'to_socket', 'config_file', 'config_line',
+] as const;
+export const F_SERVICE = 0;
+export const F_PEER = 1;
+export const F_TARGET = 2;
+export const F_SUBJECT = 3;
+export const F_DEPTH = 4;
+export const F_STATUS = 5;
+export const F_TO_TLS = 6;
+export const F_TO_SOCKET = 7;
+export const F_CONFIG_FILE = 8;
+export const F_CONFIG_LINE = 9;
+
+/**
+ * The capturing groups of a pattern, in order: their number, the names of the named ones, and the source with
+ * `(?<name>` written `(`. A scan of the source that knows escapes, character classes, lookbehinds (`(?<=`,
+ * `(?<!`) and non-capturing groups; `namedBackref` when the source has `\k<`.
+ */
+export function groupLayout(source: string): { names: string[]; indices: number[]; plain: string; count: number; namedBackref: boolean } {
+  const names: string[] = [];
+  const indices: number[] = [];
+  let plain = '';
+  let count = 0;
+  let inClass = false;
+  let namedBackref = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '\\') {
+      if (source[i + 1] === 'k' && source[i + 2] === '<') namedBackref = true;
+      plain += source.slice(i, i + 2);
+      i++;
+      continue;
+    }
+    if (inClass) {
+      if (c === ']') inClass = false;
+      plain += c;
+      continue;
+    }
+    if (c === '[') {
+      inClass = true;
+      plain += c;
+      continue;
+    }
+    if (c === '(') {
+      if (source[i + 1] !== '?') {
+        count++;
+      } else if (source[i + 2] === '<' && source[i + 3] !== '=' && source[i + 3] !== '!') {
+        const close = source.indexOf('>', i + 3);
+        count++;
+        names.push(source.slice(i + 3, close));
+        indices.push(count);
+        plain += '(';
+        i = close;
+        continue;
+      }
+    }
+    plain += c;
+  }
+  return { names, indices, plain, count, namedBackref };
+}
+
+/** Number of capturing groups of a compiled pattern. */
+function groupCount(re: RegExp): number {
+  return new RegExp(`${re.source}|`).exec('')!.length - 1;
 }
 
 const SCOPE_BIT: Record<IdClass, number> = { connection: 1, process: 2, none: 4 };
@@ -92,20 +175,53 @@ export function compileRule(spec: LocatedRule): CompiledRule {
   const formats = m.format ? m.format.reduce((a, f) => a | FORMAT_BIT[f], 0) : 7;
   const { pattern: regex, engine } = compilePattern(m.message);
   const event = spec.event ? { kind: spec.event.kind, reason: spec.event.reason, priority: spec.event.priority } : null;
+  const captures = captureNames(regex);
+  // Positional groups when the scan of the source agrees with the engine (same group count, same names).
+  const layout = groupLayout(m.message);
+  let positional: RegExp | null = null;
+  let groupIndex: number[] = captures.map((_, i) => i + 1);
+  // Never for a pattern on the linear-time engine: V8 would run it.
+  if (engine === 'backtracking' && !layout.namedBackref && layout.names.join('\0') === captures.join('\0')) {
+    try {
+      const p = new RegExp(layout.plain);
+      // A group the scan missed, or a `(?<` it rewrote inside a class, changes the count.
+      if (groupCount(p) === layout.count) {
+        positional = p;
+        groupIndex = layout.indices;
+      }
+    } catch {
+      positional = null;
+    }
+  }
+  const fieldGroups = new Int8Array(FIELDS.length).fill(-1);
+  const fieldSlots: number[] = [];
+  FIELDS.forEach((f, code) => {
+    const j = captures.indexOf(f);
+    if (j >= 0) {
+      fieldGroups[code] = groupIndex[j]!;
+      fieldSlots.push(code, groupIndex[j]!);
+    }
+  });
+  const hint = spec.hint ?? '';
   return {
     spec,
     id: spec.id,
     action: spec.action,
     regex,
     engine,
+    positional,
+    groupIndex,
+    fieldGroups,
+    fieldSlots,
+    hintHasVars: hint.includes('{'),
     prefix: literalPrefix(m.message),
     levels: lv.reduce((a, l) => a | (1 << l), 0),
     scopes,
     formats,
-    captures: captureNames(regex),
+    captures,
     event,
     severity: spec.severity ?? (event ? DEFAULT_SEVERITY[event.kind] : 'info'),
-    hint: spec.hint ?? '',
+    hint,
     marks: spec.marks ?? [],
     clears: spec.clears ?? [],
     when: spec.when ?? null,
@@ -194,6 +310,21 @@ export class RuleSet {
    * Returns null when no rule matches.
    */
   match(rec: LineRecord, accept: (r: CompiledRule, groups: Record<string, string | undefined>) => boolean): RuleMatch | null {
+    const r = this.matchExec(rec, (rule, m) => accept(rule, groupsOf(rule, m)));
+    return r === null ? null : { rule: r, groups: groupsOf(r, this.lastExec!) };
+  }
+
+  /**
+   * The captures of the last rule matchExec returned: group numbers as in the rule's `groupIndex` and
+   * `fieldGroups`; an entry is undefined when its group did not take part. Valid until the next call.
+   */
+  lastExec: RegExpExecArray | string[] | null = null;
+
+  /**
+   * As match(), without building any object: the rule, and its captures in `lastExec`. `accept` gets the
+   * captures of the rule it decides.
+   */
+  matchExec(rec: LineRecord, accept: (r: CompiledRule, m: RegExpExecArray | string[]) => boolean): CompiledRule | null {
     const msg = rec.message;
     const c = msg.charCodeAt(0);
     const bucket = this.index[rec.level]![c < 128 ? c : 128]!;
@@ -203,12 +334,31 @@ export class RuleSet {
       const r = bucket[i]!;
       if ((r.scopes & scope) === 0 || (r.formats & format) === 0) continue;
       if (r.prefix.length > 1 && !msg.startsWith(r.prefix)) continue;
-      const m = r.regex.exec(msg);
+      const m = execRule(r, msg);
       if (m === null) continue;
-      const groups = m.groups ?? NO_GROUPS;
-      if (r.when !== null && !accept(r, groups)) continue;
-      return { rule: r, groups };
+      if (r.when !== null && !accept(r, m)) continue;
+      this.lastExec = m;
+      return r;
     }
     return null;
   }
+}
+
+/** exec() of a rule's pattern: captures by the rule's group numbers. */
+export function execRule(r: CompiledRule, msg: string): RegExpExecArray | string[] | null {
+  if (r.positional !== null) return r.positional.exec(msg);
+  const m = r.regex.exec(msg);
+  if (m === null) return null;
+  // Named backreferences: the named pattern, its captures renumbered 1..n in `captures` order.
+  const out: string[] = [m[0]];
+  for (const n of r.captures) out.push(m.groups![n]!);
+  return out;
+}
+
+/** The captures of a match as exec() would give them in `groups` (an object without prototype). */
+export function groupsOf(r: CompiledRule, m: RegExpExecArray | string[]): Record<string, string | undefined> {
+  if (r.captures.length === 0) return NO_GROUPS;
+  const g = Object.create(null) as Record<string, string | undefined>;
+  for (let i = 0; i < r.captures.length; i++) g[r.captures[i]!] = m[r.groupIndex[i]!];
+  return g;
 }

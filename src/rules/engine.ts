@@ -11,7 +11,13 @@ import { catastrophicReason, polynomialReason } from './safety.js';
 /** What the rule engine needs of a compiled pattern: RegExp satisfies it, so does the linear engine's wrapper. */
 export interface Pattern {
   readonly source: string;
-  exec(text: string): { groups?: Record<string, string | undefined> } | null;
+  exec(text: string): PatternMatch | null;
+}
+
+/** What the rule engine reads of a match: the whole match and the named groups. */
+export interface PatternMatch {
+  readonly 0: string;
+  readonly groups?: Record<string, string | undefined>;
 }
 
 export type Engine = 'backtracking' | 'linear';
@@ -46,13 +52,14 @@ class LinearPattern implements Pattern {
     this.re = RE2JS.compile(source);
     this.names = captureNamesOf(source);
   }
-  exec(text: string): { groups?: Record<string, string | undefined> } | null {
+  exec(text: string): PatternMatch | null {
     const m = this.re.matcher(text);
     if (!m.find()) return null;
-    if (this.names.length === 0) return {}; // as RegExp: no `groups` without named groups
+    const whole = m.group(0) ?? '';
+    if (this.names.length === 0) return { 0: whole }; // as RegExp: no `groups` without named groups
     const groups: Record<string, string | undefined> = {};
     for (const n of this.names) groups[n] = m.group(n) ?? undefined;
-    return { groups };
+    return { 0: whole, groups };
   }
 }
 

@@ -4,7 +4,7 @@ import {
 } from './load.js';
 
 export { RuleSet } from './compile.js';
-export { RuleLoadError, formatProblem, parseRuleFile, type RuleProblem } from './load.js';
+export { RuleLoadError, formatProblem, type RuleProblem } from './load.js';
 
 /**
  * The default rules plus user rule files, checked together. Throws a RuleLoadError naming every problem

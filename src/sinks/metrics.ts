@@ -9,7 +9,7 @@
  * first failure is an increase) only fill room that nothing else uses: a real series that finds its metric
  * full takes the place of the oldest of them, and only a metric full of real series refuses (and counts).
  */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from './prom.js';
 import {
   CONNECTION_KINDS, REASONS, isFailureKind, isKind, isReasonOf,
   type DoctorEvent, type EventOfKind,
@@ -172,26 +172,48 @@ export interface DoctorMetricsOptions {
 
 type Labels = Record<string, string>;
 
-interface SeriesEntry {
-  labels: Labels;
+/** One series: its labels, its value, and what prom-client has not been told yet. */
+interface Series {
+  readonly labels: Labels;
   value: number;
+  /** Counter increments not yet given to prom-client. */
+  pending: number;
+  /** Waiting in its family's list of series to hand to prom-client at the next collect. */
+  dirty: boolean;
+  /** Removed from the family (a cached reference to it must not be used). */
+  removed: boolean;
   /** Pre-created at 0 and never touched since: the first to give way when the metric is full. */
-  preset?: boolean;
+  preset: boolean;
 }
 
-/** One metric plus the series it holds, so the cap, removeProxy and relabelling work without prom-client internals. */
+/**
+ * One metric plus the series it holds, so the cap, removeProxy and relabelling work without prom-client internals.
+ * Values change here, cheaply (no label hashing per event); prom-client is brought up to date when it collects
+ * (every scrape, `registry.metrics()`, `metric.get()`).
+ */
 class Family {
-  private readonly series = new Map<string, SeriesEntry>();
+  private readonly series = new Map<string, Series>();
+  private readonly dirty: Series[] = [];
   /** Keys of the preset series, oldest first. */
   private readonly presets = new Set<string>();
+  readonly metric: Counter<string> | Gauge<string>;
 
   constructor(
     readonly spec: MetricSpec,
-    readonly metric: Counter<string> | Gauge<string>,
     private readonly labelNames: readonly string[],
+    registers: Registry[],
     private readonly cap: number,
     private readonly refused: () => void,
-  ) {}
+  ) {
+    const self = this;
+    const cfg = {
+      name: spec.name, help: spec.help, labelNames, registers,
+      collect() {
+        self.sync();
+      },
+    };
+    this.metric = spec.type === 'counter' ? new Counter(cfg) : new Gauge(cfg);
+  }
 
   private key(labels: Labels): string {
     return JSON.stringify(this.labelNames.map((n) => labels[n]));
@@ -206,9 +228,9 @@ class Family {
    * The series entry, created when under the cap, or in place of the oldest preset series for a real one;
    * null (and counted) when refused.
    */
-  private entry(labels: Labels): SeriesEntry | null {
+  entry(labels: Labels): Series | null {
     const key = this.key(labels);
-    const s = this.series.get(key);
+    let s = this.series.get(key);
     if (s) {
       if (s.preset) {
         s.preset = false;
@@ -225,19 +247,33 @@ class Family {
       const gone = this.series.get(oldest.value)!;
       this.presets.delete(oldest.value);
       this.series.delete(oldest.value);
+      gone.removed = true;
       this.metric.remove(gone.labels);
     }
-    const created: SeriesEntry = { labels, value: 0 };
-    this.series.set(key, created);
-    return created;
+    s = { labels, value: 0, pending: 0, dirty: false, removed: false, preset: false };
+    this.series.set(key, s);
+    this.touch(s); // a new series shows at 0 at once
+    return s;
+  }
+
+  private touch(s: Series): void {
+    if (s.dirty) return;
+    s.dirty = true;
+    this.dirty.push(s);
   }
 
   add(labels: Labels, n: number): void {
     if (!(n >= 0 && Number.isFinite(n))) return;
     const s = this.entry(labels);
-    if (!s) return;
+    if (s) this.addTo(s, n);
+  }
+
+  /** add() on a series already looked up (the hot paths keep them). */
+  addTo(s: Series, n: number): void {
+    if (!(n >= 0 && Number.isFinite(n))) return;
     s.value += n;
-    (this.metric as Counter<string>).inc(s.labels, n);
+    s.pending += n;
+    this.touch(s);
   }
 
   /**
@@ -247,25 +283,45 @@ class Family {
   preset(labels: Labels): void {
     const key = this.key(labels);
     if (this.series.has(key) || this.series.size >= this.cap) return;
-    this.series.set(key, { labels, value: 0, preset: true });
+    const s: Series = { labels, value: 0, pending: 0, dirty: false, removed: false, preset: true };
+    this.series.set(key, s);
     this.presets.add(key);
-    (this.metric as Counter<string>).inc(labels, 0);
+    this.touch(s);
   }
 
   set(labels: Labels, v: number): void {
     const s = this.entry(labels);
-    if (!s) return;
+    if (s) this.setTo(s, v);
+  }
+
+  setTo(s: Series, v: number): void {
     s.value = v;
-    (this.metric as Gauge<string>).set(s.labels, v);
+    this.touch(s);
+  }
+
+  /** Hands the changed series to prom-client. */
+  sync(): void {
+    const list = this.dirty;
+    for (let i = 0; i < list.length; i++) {
+      const s = list[i]!;
+      s.dirty = false;
+      if (s.removed) continue;
+      if (this.spec.type === 'counter') {
+        (this.metric as Counter<string>).inc(s.labels, s.pending);
+        s.pending = 0;
+      } else (this.metric as Gauge<string>).set(s.labels, s.value);
+    }
+    list.length = 0;
   }
 
   /** Removes every series the predicate selects; returns them. */
-  removeWhere(pred: (l: Labels) => boolean): SeriesEntry[] {
-    const out: SeriesEntry[] = [];
+  removeWhere(pred: (l: Labels) => boolean): Series[] {
+    const out: Series[] = [];
     for (const [key, s] of this.series) {
       if (!pred(s.labels)) continue;
       this.series.delete(key);
       this.presets.delete(key);
+      s.removed = true;
       this.metric.remove(s.labels);
       out.push(s);
     }
@@ -273,8 +329,23 @@ class Family {
   }
 }
 
+/** The series the per-event paths of one (proxy, service) use, looked up once (see DoctorMetrics.handles). */
+interface ServiceHandles {
+  /** knowService() was called for it. */
+  known: boolean;
+  accepted: Series | null;
+  finishedOk: Series | null;
+  finishedFailed: Series | null;
+  bytesToTls: Series | null;
+  bytesToSocket: Series | null;
+  /** kind → reason as given → series */
+  failures: Map<string, Map<string, Series>>;
+}
+
+const CONNECTION_KIND_SET: ReadonlySet<string> = new Set(CONNECTION_KINDS);
+
 function isConnectionEvent(e: DoctorEvent): e is EventOfKind<(typeof CONNECTION_KINDS)[number]> {
-  return (CONNECTION_KINDS as readonly string[]).includes(e.kind);
+  return CONNECTION_KIND_SET.has(e.kind);
 }
 
 export class DoctorMetrics {
@@ -346,10 +417,7 @@ export class DoctorMetrics {
         });
         continue;
       }
-      const metric = spec.type === 'counter'
-        ? new Counter({ name: spec.name, help: spec.help, labelNames, registers })
-        : new Gauge({ name: spec.name, help: spec.help, labelNames, registers });
-      this.families.set(key, new Family(spec, metric, labelNames, cap, refused));
+      this.families.set(key, new Family(spec, labelNames, registers, cap, refused));
     }
 
     this.fam('buildInfo').set({ version: opts.version ?? 'unknown', node: process.version }, 1);
@@ -379,24 +447,86 @@ export class DoctorMetrics {
     return this.registry.metrics();
   }
 
+  /**
+   * proxy → service → the series its events and accepted connections use: looked up (labels built, keyed)
+   * once instead of at every event. Forgotten whenever series are removed or relabelled.
+   */
+  private handleCache = new Map<string, Map<string, ServiceHandles>>();
+  /** proxy → kind → its stunnel_last_failure_timestamp_seconds series (same lifetime as handleCache). */
+  private lastFailureCache = new Map<string, Map<string, Series>>();
+
+  private forgetHandles(): void {
+    this.handleCache = new Map();
+    this.lastFailureCache = new Map();
+  }
+
+  private handles(proxy: string, service: string): ServiceHandles {
+    let byService = this.handleCache.get(proxy);
+    if (!byService) this.handleCache.set(proxy, (byService = new Map()));
+    let h = byService.get(service);
+    if (!h) {
+      h = {
+        known: false, accepted: null, finishedOk: null, finishedFailed: null, bytesToTls: null, bytesToSocket: null,
+        failures: new Map(),
+      };
+      byService.set(service, h);
+    }
+    return h;
+  }
+
+  /** A series of `fam` kept in a handle: looked up when missing (a refused one is looked up, and counted, again). */
+  private held(cached: Series | null, key: MetricKey, proxy: string, rest: Labels): Series | null {
+    if (cached !== null && !cached.removed) return cached;
+    return this.fam(key).entry(this.proxyLabels(proxy, rest));
+  }
+
   /** One event of the contract. */
   onEvent(e: DoctorEvent): void {
     if (!isKind(e.kind)) return;
     const proxy = e.proxy;
     const service = e.service ?? '';
-    if (isConnectionEvent(e) || e.kind === 'connection_rejected') this.knowService(proxy, service);
-    if (isFailureKind(e.kind)) {
-      const reason = isReasonOf(e.kind, e.reason) ? e.reason : 'other';
-      this.fam('failures').add(this.proxyLabels(proxy, { service, kind: e.kind, reason }), 1);
-      this.fam('lastFailureTimestamp').set(this.proxyLabels(proxy, { kind: e.kind }), this.now() / 1000);
+    const connection = isConnectionEvent(e);
+    const h = this.handles(proxy, service);
+    if ((connection || e.kind === 'connection_rejected') && !h.known) {
+      this.knowService(proxy, service);
+      h.known = true;
     }
-    if (isConnectionEvent(e)) {
-      const outcome = e.kind === 'connection_closed' ? 'ok' : 'failed';
-      this.fam('connectionsFinished').add(this.proxyLabels(proxy, { service, outcome }), 1);
+    if (isFailureKind(e.kind)) {
+      let byReason = h.failures.get(e.kind);
+      if (!byReason) h.failures.set(e.kind, (byReason = new Map()));
+      let f = byReason.get(e.reason);
+      if (f === undefined || f.removed) {
+        const reason = isReasonOf(e.kind, e.reason) ? e.reason : 'other';
+        const got = this.fam('failures').entry(this.proxyLabels(proxy, { service, kind: e.kind, reason }));
+        if (got) byReason.set(e.reason, (f = got));
+        else f = undefined;
+      }
+      if (f) this.fam('failures').addTo(f, 1);
+      let byKind = this.lastFailureCache.get(proxy);
+      if (!byKind) this.lastFailureCache.set(proxy, (byKind = new Map()));
+      let t = byKind.get(e.kind);
+      if (t === undefined || t.removed) {
+        const got = this.fam('lastFailureTimestamp').entry(this.proxyLabels(proxy, { kind: e.kind }));
+        if (got) byKind.set(e.kind, (t = got));
+        else t = undefined;
+      }
+      if (t) this.fam('lastFailureTimestamp').setTo(t, this.now() / 1000);
+    }
+    if (connection) {
+      const ok = e.kind === 'connection_closed';
+      const fin = ok
+        ? (h.finishedOk = this.held(h.finishedOk, 'connectionsFinished', proxy, { service, outcome: 'ok' }))
+        : (h.finishedFailed = this.held(h.finishedFailed, 'connectionsFinished', proxy, { service, outcome: 'failed' }));
+      if (fin) this.fam('connectionsFinished').addTo(fin, 1);
       const bytes = this.fam('transferredBytes');
-      if (e.bytesToTls !== null) bytes.add(this.proxyLabels(proxy, { service, direction: 'to_tls' }), e.bytesToTls);
-      if (e.bytesToSocket !== null) {
-        bytes.add(this.proxyLabels(proxy, { service, direction: 'to_socket' }), e.bytesToSocket);
+      // As add(): a value that is not a count creates no series.
+      if (e.bytesToTls !== null && e.bytesToTls >= 0 && Number.isFinite(e.bytesToTls)) {
+        h.bytesToTls = this.held(h.bytesToTls, 'transferredBytes', proxy, { service, direction: 'to_tls' });
+        if (h.bytesToTls) bytes.addTo(h.bytesToTls, e.bytesToTls);
+      }
+      if (e.bytesToSocket !== null && e.bytesToSocket >= 0 && Number.isFinite(e.bytesToSocket)) {
+        h.bytesToSocket = this.held(h.bytesToSocket, 'transferredBytes', proxy, { service, direction: 'to_socket' });
+        if (h.bytesToSocket) bytes.addTo(h.bytesToSocket, e.bytesToSocket);
       }
       return;
     }
@@ -427,8 +557,13 @@ export class DoctorMetrics {
   /** A `Service [x] accepted connection` line. */
   accepted(proxy: string, service: string | null): void {
     const s = service ?? '';
-    this.knowService(proxy, s);
-    this.fam('connectionsAccepted').add(this.proxyLabels(proxy, { service: s }), 1);
+    const h = this.handles(proxy, s);
+    if (!h.known) {
+      this.knowService(proxy, s);
+      h.known = true;
+    }
+    h.accepted = this.held(h.accepted, 'connectionsAccepted', proxy, { service: s });
+    if (h.accepted) this.fam('connectionsAccepted').addTo(h.accepted, 1);
   }
 
   /** First sight of (proxy, service): its connection series start at 0 (best effort, not counted as drops). */
@@ -520,6 +655,7 @@ export class DoctorMetrics {
     const prev = this.staticValues.get(proxy) ?? this.emptyStatic;
     this.staticValues.set(proxy, next);
     if (this.staticNames.every((n) => prev[n] === next[n])) return;
+    this.forgetHandles();
     for (const f of this.families.values()) {
       if (!f.spec.labels.includes('proxy')) continue;
       const moved = f.removeWhere((l) => l.proxy === proxy);
@@ -536,6 +672,7 @@ export class DoctorMetrics {
 
   /** Removes every series carrying this proxy label, from every metric, and forgets the proxy. */
   removeProxy(proxy: string): void {
+    this.forgetHandles();
     for (const f of this.families.values()) {
       if (f.spec.labels.includes('proxy')) f.removeWhere((l) => l.proxy === proxy);
     }

@@ -31,12 +31,18 @@ interface Group {
   configs: Distinct;
 }
 
+interface ServiceGroups {
+  byKind: Map<string, Map<string, Group>>;
+  list: Group[];
+}
+
 class Distinct {
   readonly shown: string[] = [];
   private readonly seen = new Set<string>();
   overflow = false;
   add(v: string | null | undefined): void {
-    if (v === null || v === undefined || v === '' || this.seen.has(v)) return;
+    // Once over the bound nothing changes any more (a value is either seen or overflows again).
+    if (this.overflow || v === null || v === undefined || v === '' || this.seen.has(v)) return;
     if (this.seen.size >= MAX_COUNTED) {
       this.overflow = true;
       return;
@@ -78,8 +84,8 @@ export function untimedOrigin(e: DoctorEvent): string {
 
 /** Collects the events of a scan (only those inside the time window) into groups. Memory: one entry per group. */
 export class Report {
-  /** proxy → service ('' for process-level events) → `kind/reason` → group */
-  private readonly proxies = new Map<string, Map<string, Map<string, Group>>>();
+  /** proxy → service ('' for process-level events) → its groups (kind → reason → group, and in order of creation) */
+  private readonly proxies = new Map<string, Map<string, ServiceGroups>>();
   readonly window: WindowCounts = { before: 0, after: 0, untimed: 0, untimedFrom: new Set() };
   events = 0;
   failures = 0;
@@ -91,15 +97,17 @@ export class Report {
     if (!services) this.proxies.set(e.proxy, (services = new Map()));
     const svc = e.service ?? '';
     let groups = services.get(svc);
-    if (!groups) services.set(svc, (groups = new Map()));
-    const key = `${e.kind}/${e.reason}`;
-    let g = groups.get(key);
+    if (!groups) services.set(svc, (groups = { byKind: new Map(), list: [] }));
+    let byReason = groups.byKind.get(e.kind);
+    if (!byReason) groups.byKind.set(e.kind, (byReason = new Map()));
+    let g = byReason.get(e.reason);
     if (!g) {
       g = {
         kind: e.kind, reason: e.reason, severity: e.severity, count: 0, first: null, last: null, untimed: 0, untimedFrom: new Set(), hint: e.hint,
         targets: new Distinct(), subjects: new Distinct(), peers: new Distinct(), configs: new Distinct(),
       };
-      groups.set(key, g);
+      byReason.set(e.reason, g);
+      groups.list.push(g);
     }
     g.count++;
     if (RANK[e.severity] > RANK[g.severity]) g.severity = e.severity;
@@ -127,7 +135,7 @@ export class Report {
       const counts: Record<Severity, number> = { critical: 0, error: 0, warning: 0, info: 0 };
       const svcs = [];
       for (const [service, groups] of services) {
-        const list = [...groups.values()].map((g) => ({ ...g, name: `${g.kind}/${g.reason}`, worstCount: g.count }));
+        const list = groups.list.map((g) => ({ ...g, name: `${g.kind}/${g.reason}`, worstCount: g.count }));
         list.sort(worse);
         let sev: Severity = 'info';
         let worstCount = 0;
