@@ -126,6 +126,7 @@ export async function runWatch(o: WatchFlags): Promise<number> {
     diagnose: (proxy) => (doctor.hasProxy(proxy) ? doctor.diagnose(proxy) : null),
     health: () => ({ ok: true, proxies: doctor.status().map((s) => ({ proxy: s.proxy, configOk: s.configOk, files: s.files })) }),
     extra: statusPage(doctor, demo ? { notice: demo.notice } : {}),
+    extraPaths: ['/', '/status.json'],
   }, { ...(web ? { web } : {}), metrics: httpMetrics });
   const { host, port } = splitListen(cfg.listen);
   let url: string;

@@ -12,7 +12,7 @@ import { join, resolve } from 'node:path';
 import { createDoctor, type Doctor } from '../src/doctor.js';
 import { isFailure, scanFiles, type DoctorEvent } from '../src/index.js';
 import { waitFor } from './helpers/wait.js';
-import { getBody as get } from './helpers/http.js';
+import { getBody as get, get as getReply } from './helpers/http.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const FIX = (p: string) => join(ROOT, 'fixtures', p);
@@ -134,6 +134,10 @@ describe('diagnose(): every failure once, with its full reason', () => {
     const cp = await waitFor(() => checkpoint()?.offset === cut && checkpoint(), 'a durable checkpoint at the cut');
     expect(cp.state?.conns.length).toBeGreaterThan(0);
     const first = (JSON.parse(await get(`${url1}/diagnose/p`)) as { failures: DoctorEvent[] }).failures;
+    // A wrong path is told what the sidecar serves, the status page included.
+    const lost = await getReply(`${url1}/nope`);
+    expect(lost.status).toBe(404);
+    expect((JSON.parse(lost.body) as { endpoints: string[] }).endpoints).toEqual(['/', '/status.json', '/metrics', '/healthz', '/events', '/diagnose/<proxy>']);
     const c = child!;
     c.kill('SIGKILL');
     await new Promise((r) => c.once('exit', r));

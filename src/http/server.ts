@@ -19,6 +19,8 @@ export interface HttpDeps {
   health: () => { ok: boolean; [k: string]: unknown };
   /** Optional extra routes (the status page): return true when handled. */
   extra?: (req: IncomingMessage, res: ServerResponse, url: URL) => boolean;
+  /** The paths `extra` serves, listed in the 404 reply beside the built-in ones. */
+  extraPaths?: readonly string[];
 }
 
 export interface HttpOptions {
@@ -119,7 +121,8 @@ export class HttpServer {
       return this.json(res, 200, d);
     }
     if (this.deps.extra?.(req, res, url)) return;
-    this.json(res, 404, { error: 'not found', endpoints: ['/metrics', '/healthz', '/events', '/diagnose/<proxy>'] });
+    const endpoints = [...(this.deps.extraPaths ?? []), '/metrics', '/healthz', '/events', '/diagnose/<proxy>'];
+    this.json(res, 404, { error: 'not found', endpoints });
   }
 
   private events(req: IncomingMessage, res: ServerResponse, url: URL): void {
