@@ -53,6 +53,25 @@ describe('rules check', () => {
     expect(p.some((l) => /^6:typo:.*unknown key "mesage"/.test(l))).toBe(true);
   });
 
+  it('lists every problem in one pass, also those of rules that the schema refused', () => {
+    const p = problems(`rules:
+  - id: mine
+    match: { level: 3, message: '^Foo (?<x>\\d+' }
+    event: { kind: cert_verify_failed, reason: bogus }
+    hint: Check {y}.
+  - id: mine
+    match: { level: 3, message: '^Bar' }
+    event: { kind: cert_verify_failed, reason: expired }
+    hint: Check {y}.
+`);
+    expect(p).toEqual([
+      expect.stringMatching(/^3:mine:invalid regular expression: .*Unterminated group/),
+      expect.stringMatching(/^4:mine:event\.reason: reason "bogus" is not one of cert_verify_failed's reasons/),
+      expect.stringMatching(/^6:mine:duplicate id \(first defined on line 2\)/),
+      expect.stringMatching(/^9:mine:uses \{y\}, which the pattern does not capture/),
+    ]);
+  });
+
   it('refuses duplicate ids', () => {
     const p = problems(`rules:
   - id: dup

@@ -4,7 +4,7 @@
  */
 import { LineCounter, parseDocument, isSeq, type Node } from 'yaml';
 import type { ZodError } from 'zod';
-import { ruleFileSchema, EVENT_FIELDS, type RuleSpec } from './schema.js';
+import { ruleFileSchema, ruleSchema, EVENT_FIELDS, type RuleSpec } from './schema.js';
 import { chooseEngine } from './engine.js';
 import { captureNames, type LocatedRule, type RuleProblem } from './load.js';
 
@@ -37,33 +37,62 @@ export function parseRuleFile(text: string, file: string): { rules: LocatedRule[
     const id = doc.getIn(['rules', index, 'id']);
     return typeof id === 'string' ? id : undefined;
   };
+  // Every problem at once: the schema's issues, and the semantic checks of each rule the schema accepts.
   const parsed = ruleFileSchema.safeParse(raw);
-  if (!parsed.success) {
+  const rulesNode = doc.get('rules', true);
+  const items = (raw as { rules?: unknown }).rules;
+  const located = (r: RuleSpec, i: number): LocatedRule => {
+    const node = isSeq(rulesNode) ? (rulesNode.items[i] as Node | undefined) : undefined;
+    return { ...r, file, line: lc.linePos(node?.range?.[0] ?? 0).line };
+  };
+  /** Rules to check further, with their index in the file's list. */
+  let indexed: { rule: LocatedRule; i: number }[];
+  if (parsed.success) {
+    indexed = parsed.data.rules.map((r, i) => ({ rule: located(r, i), i }));
+  } else {
+    const badItems = new Set<number>();
     for (const issue of (parsed.error as ZodError).issues) {
       const path = issue.path;
       const where = path.length > 2 ? `${path.slice(2).join('.')}: ` : '';
       let message = issue.message;
       if (issue.code === 'unrecognized_keys') message = `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
       at(nodeAt(path)?.range?.[0], `${where}${message}`, path[0] === 'rules' ? ruleIdAt(path[1]) : undefined);
+      if (path[0] === 'rules' && typeof path[1] === 'number') badItems.add(path[1]);
     }
-    return { rules: [], problems };
+    indexed = [];
+    if (Array.isArray(items)) {
+      items.forEach((item, i) => {
+        const one = badItems.has(i) ? null : ruleSchema.safeParse(item);
+        if (one?.success) {
+          indexed.push({ rule: located(one.data, i), i });
+          return;
+        }
+        // A rule the schema refused: its id and pattern are still checked, so that one pass lists everything.
+        const id = ruleIdAt(i);
+        const message = doc.getIn(['rules', i, 'match', 'message']);
+        if (typeof message === 'string') {
+          for (const m of checkPattern(message).problems) at(nodeAt(['rules', i, ...m.key])?.range?.[0], m.message, id);
+        }
+      });
+    }
   }
-  const rulesNode = doc.get('rules', true);
-  const rules: LocatedRule[] = parsed.data.rules.map((r, i) => {
-    const node = isSeq(rulesNode) ? (rulesNode.items[i] as Node | undefined) : undefined;
-    return { ...r, file, line: lc.linePos(node?.range?.[0] ?? 0).line };
-  });
+  const rules = indexed.map((x) => x.rule);
+  // Ids over every rule of the file, accepted by the schema or not, in order.
   const seen = new Map<string, number>();
-  rules.forEach((r, i) => {
+  for (let i = 0; Array.isArray(items) && i < items.length; i++) {
+    const id = ruleIdAt(i);
+    if (id === undefined) continue;
+    const prev = seen.get(id);
+    if (prev !== undefined) at(nodeAt(['rules', i, 'id'])?.range?.[0], `duplicate id (first defined on line ${prev})`, id);
+    else seen.set(id, located({} as RuleSpec, i).line);
+  }
+  for (const { rule: r, i } of indexed) {
     const here = (key: string[]): number | undefined => nodeAt(['rules', i, ...key])?.range?.[0];
-    const prev = seen.get(r.id);
-    if (prev !== undefined) at(here(['id']), `duplicate id (first defined on line ${prev})`, r.id);
-    else seen.set(r.id, r.line);
     for (const m of checkRule(r)) at(here(m.key), m.message, r.id);
-  });
+  }
   // A rule after an identical, unconditional one can never match.
   const byMatch = new Map<string, LocatedRule>();
-  for (const [i, r] of rules.entries()) {
+  for (const { rule: r, i } of indexed) {
     const key = JSON.stringify([r.match.level, r.match.scope, r.match.format, r.match.message]);
     const earlier = byMatch.get(key);
     if (earlier && !earlier.when) {
@@ -79,17 +108,23 @@ interface Problem {
   message: string;
 }
 
-/** Semantic checks of one rule that the schema cannot express. */
-export function checkRule(r: RuleSpec): Problem[] {
-  const out: Problem[] = [];
+/** A pattern's checks: a valid JavaScript regular expression that some engine can run in bounded time. */
+function checkPattern(source: string): { problems: Problem[]; re: RegExp | undefined } {
+  const problems: Problem[] = [];
   let re: RegExp | undefined;
   try {
-    re = new RegExp(r.match.message);
+    re = new RegExp(source);
   } catch (e) {
-    out.push({ key: ['match', 'message'], message: `invalid regular expression: ${(e as Error).message}` });
+    problems.push({ key: ['match', 'message'], message: `invalid regular expression: ${(e as Error).message}` });
   }
-  const engine = re ? chooseEngine(r.match.message) : null;
-  if (engine && engine.engine === null) out.push({ key: ['match', 'message'], message: `refused: ${engine.error}` });
+  const engine = re ? chooseEngine(source) : null;
+  if (engine && engine.engine === null) problems.push({ key: ['match', 'message'], message: `refused: ${engine.error}` });
+  return { problems, re };
+}
+
+/** Semantic checks of one rule that the schema cannot express. */
+export function checkRule(r: RuleSpec): Problem[] {
+  const { problems: out, re } = checkPattern(r.match.message);
   const captures = re ? captureNames(re) : [];
   if (re && re.test('') && re.test('Zq9 ~') && r.action !== 'ignore') {
     out.push({ key: ['match', 'message'], message: 'the pattern matches every line: anchor it or make it specific' });
