@@ -141,3 +141,28 @@ describe('hostile input', () => {
     expect(brief(b.events)).toEqual(brief(a.events));
   });
 });
+
+describe('syslog stamps without a year', () => {
+  // The first line of a real syslog capture (fixtures/syslog/syslog.log: stunnel 5.68 writing to a syslog socket).
+  const line = readFileSync(join(FIXTURES, 'syslog', 'syslog.log'), 'latin1').split('\n')[0]!;
+  const month = /^(?:<\d+>)?([A-Z][a-z]{2}) /.exec(line)![1]!;
+  const yearOf = (now: string, fixed?: number): number => {
+    const rec = newRecord();
+    const buf = Buffer.from(line, 'latin1');
+    const opts = { ...DEFAULT_PARSE_OPTIONS, now: () => Date.parse(now), ...(fixed ? { syslogYear: fixed } : {}) };
+    expect(parseLine(buf, 0, buf.length, rec, opts, all)).toBe(true);
+    return new Date(rec.time * 1000).getUTCFullYear();
+  };
+
+  it('takes the year that puts the stamp nearest to now, never days ahead of it', () => {
+    expect(month).toBe('Nov');
+    expect(yearOf('2026-11-22T12:00:00Z')).toBe(2026);
+    // A sidecar still running after New Year, or a November log read in the next spring: last year's November.
+    expect(yearOf('2027-01-02T00:00:00Z')).toBe(2026);
+    expect(yearOf('2027-05-01T00:00:00Z')).toBe(2026);
+    // Read two weeks before that November: not a stamp in the future, the November before.
+    expect(yearOf('2026-11-08T00:00:00Z')).toBe(2025);
+    // A year given in the options wins.
+    expect(yearOf('2027-01-02T00:00:00Z', 2020)).toBe(2020);
+  });
+});

@@ -148,11 +148,33 @@ const STDERR_LEVEL: Record<number, number> = { 42: 2, 33: 3, 58: 4, 46: 5, 32: 6
 export interface ParseOptions {
   /** Bytes of message text that patterns see at most (stunnel 5.68+ cuts at 1024). */
   maxMessageBytes: number;
-  /** Year for syslog timestamps that carry none. */
-  syslogYear: number;
+  /**
+   * Year for syslog timestamps that carry none (`Nov 22 05:29:51`). Unset: the year that puts the stamp nearest
+   * to the current time without being more than two days ahead of it (a sidecar running across New Year, a log
+   * of December read in January).
+   */
+  syslogYear?: number;
+  /** The current time in milliseconds (default Date.now), for the syslog year. */
+  now?: () => number;
 }
 
-export const DEFAULT_PARSE_OPTIONS: ParseOptions = { maxMessageBytes: 4096, syslogYear: new Date().getFullYear() };
+export const DEFAULT_PARSE_OPTIONS: ParseOptions = { maxMessageBytes: 4096 };
+
+const DAY_MS = 86_400_000;
+
+/** Seconds of a syslog stamp without year (see ParseOptions.syslogYear). */
+export function syslogSeconds(mon: number, day: number, h: number, mi: number, s: number, opts: ParseOptions): number {
+  if (opts.syslogYear !== undefined) return Date.UTC(opts.syslogYear, mon, day, h, mi, s) / 1000;
+  const now = (opts.now ?? Date.now)();
+  const y = new Date(now).getUTCFullYear();
+  let best = NaN;
+  for (let year = y + 1; year >= y - 1; year--) {
+    const t = Date.UTC(year, mon, day, h, mi, s);
+    if (t - now > 2 * DAY_MS) continue;
+    if (Number.isNaN(best) || Math.abs(t - now) < Math.abs(best - now)) best = t;
+  }
+  return best / 1000;
+}
 
 /**
  * Fills `rec` from the line buf[start, end) (end excludes the newline) and returns true, or returns false
@@ -292,7 +314,7 @@ function parseSlow(
     const mon = MONTHS[g.bsd.slice(0, 3)];
     const day = Number(g.bsd.slice(4, 6).trim());
     const [h, mi, s] = g.bsd.slice(7).split(':').map(Number) as [number, number, number];
-    if (mon !== undefined) time = Date.UTC(opts.syslogYear, mon, day, h, mi, s) / 1000;
+    if (mon !== undefined) time = syslogSeconds(mon, day, h, mi, s, opts);
   } else if (g.iso) {
     time = Date.parse(`${g.iso}Z`) / 1000;
   }
