@@ -119,6 +119,13 @@ function absorb(f: Fields, g: Groups, firstServiceWins: boolean): void {
   if (g.config_line !== undefined && f.configLine === null) f.configLine = num(g.config_line);
 }
 
+/** The captures by number (as RuleSet.matchExec gives them) of a match given by name. */
+function execOf(r: CompiledRule, groups: Groups): (string | undefined)[] {
+  const out: (string | undefined)[] = [];
+  for (let i = 0; i < r.captures.length; i++) out[r.groupIndex[i]!] = groups[r.captures[i]!];
+  return out;
+}
+
 /** absorb() from a rule's captures by number (its fieldSlots), without a groups object. */
 function absorbExec(f: Fields, r: CompiledRule, m: ArrayLike<string | undefined>, firstServiceWins: boolean): void {
   const slots = r.fieldSlots;
@@ -319,7 +326,7 @@ export class SourceCorrelator {
         return;
       }
       default:
-        if (rec.idClass === 'connection') this.connectionLine(rec, m);
+        if (rec.idClass === 'connection') this.connectionLineExec(rec, r, execOf(r, m.groups));
         else this.processLine(rec, m);
     }
   }
@@ -328,52 +335,7 @@ export class SourceCorrelator {
     return { ...emptyFields(), phase, verdict: null, detail: [], offsets: [], time, okPending: false, concluded: null };
   }
 
-  private connectionLine(rec: LineRecord, m: RuleMatch): void {
-    const r = m.rule;
-    let c = this.conns.get(rec.id);
-    if (!c) {
-      if (r.action === 'note') return; // nothing to remember for a connection we never saw start
-      c = this.openConn(rec);
-    }
-    c.lastTime = rec.time;
-    absorb(c, m.groups, false);
-    if (r.action === 'start' && !c.counted) {
-      c.counted = true;
-      this.sink.accepted(this.source.proxy, c.service);
-    }
-    for (let i = 0; i < r.marks.length; i++) if (!c.marks.includes(r.marks[i]!)) c.marks.push(r.marks[i]!);
-    if (c.verdict && r.clears.length && r.clears.includes(c.verdict.kind)) {
-      c.verdict = null;
-      this.waiting--;
-    }
-    if (r.action === 'detail') {
-      if (c.detail.length < this.limits.maxDetailLines) {
-        c.detail.push(rec.message);
-        c.offsets.push(rec.offset);
-      } else this.sink.dropped(this.source.proxy, 'detail_cap', 1);
-      if (r.event && (!c.verdict || r.event.priority > c.verdict.priority)) {
-        if (!c.verdict) this.waiting++;
-        c.verdict = { rule: r, kind: r.event.kind, reason: r.event.reason, priority: r.event.priority, groups: m.groups };
-        c.verdictAt = performance.now();
-      }
-      return;
-    }
-    if (r.action === 'start') {
-      if (c.offsets.length < this.limits.maxDetailLines) c.offsets.push(rec.offset);
-      return;
-    }
-    if (r.action === 'end') {
-      c.offsets.push(rec.offset);
-      this.conns.delete(c.id);
-      if (c.verdict) this.waiting--;
-      const v = c.verdict;
-      if (v) this.emitConn(c, v.kind, v.reason, v.rule, v.groups, rec);
-      else if (r.event) this.emitConn(c, r.event.kind, r.event.reason, r, m.groups, rec);
-      else this.emitConn(c, 'connection_closed', 'other', r, m.groups, rec);
-    }
-  }
-
-  /** connectionLine() with the captures by number; the groups object is built only where it is kept or shown. */
+  /** A connection's line, with the captures by number; the groups object is built only where it is kept or shown. */
   private connectionLineExec(rec: LineRecord, r: CompiledRule, m: ArrayLike<string | undefined>): void {
     let c = this.conns.get(rec.id);
     if (!c) {
