@@ -197,6 +197,25 @@ describe('config-aware diagnosis on the real fixtures', () => {
     expect(e.hint).toContain('[tls-client] checks revocation with CRLfile = /tmp/stunnel-doctor-fixtures/pki/crl.pem (');
   });
 
+  it('config-missing-cafile: the failed start names the CAfile stunnel could not use, and what it is on this host', async () => {
+    const e = (await scanWithConf('config-missing-cafile', 'd5.stderr')).find((x) => x.kind === 'config_failed')!;
+    expect(e.reason).toBe('no_trusted_ca');
+    expect(e.hint).toContain('[tls-client] CAfile = /tmp/stunnel-doctor-fixtures/config-missing-cafile/no-such-ca.pem (');
+    expect(e.hint).toContain('config-missing-cafile/stunnel.conf:13): does not exist on this host.');
+    // The same configuration where the file exists but is empty, then where it is usable.
+    const dir = tmp();
+    const ca = join(dir, 'ca.pem');
+    writeFileSync(ca, '');
+    const text = readFileSync(FIX('config-missing-cafile/stunnel.conf'), 'utf8').replace(/^CAfile = .*$/m, `CAfile = ${ca}`);
+    writeFileSync(join(dir, 'stunnel.conf'), text); // a hand-edited input: the log was written with another CAfile
+    const empty = (await scanWithConf('config-missing-cafile', 'd5.stderr', join(dir, 'stunnel.conf'))).find((x) => x.kind === 'config_failed')!;
+    expect(empty.hint).toContain(`CAfile = ${ca} (`);
+    expect(empty.hint).toMatch(/stunnel\.conf:13\): is empty\.$/);
+    writeFileSync(ca, readFileSync(FIX('config-missing-cafile/stunnel.conf')));
+    const present = (await scanWithConf('config-missing-cafile', 'd5.stderr', join(dir, 'stunnel.conf'))).find((x) => x.kind === 'config_failed')!;
+    expect(present.hint).toMatch(/stunnel\.conf:13\)\.$/);
+  });
+
   it('without CAfile or CApath the hint says that none is configured', async () => {
     const dir = tmp();
     const text = readFileSync(FIX('unknown-ca/stunnel.conf'), 'utf8').replace(/^CAfile = .*\n/m, '');

@@ -1,19 +1,22 @@
 /**
  * Config-aware diagnosis: what the stunnel configuration says and the log never does. Pure functions over
- * the settings of src/stunnel-conf/settings.ts (enrichEvent, confWarnings), and a small per-proxy holder
+ * the settings of src/stunnel-conf/settings.ts (enrichEvent, confWarnings; the one look at the file system,
+ * fileStateOnThisHost, is a parameter), and a small per-proxy holder
  * (StunnelConfAwareness) that the scan and the sidecar call where events leave the correlator.
  *
  *  - hostname mismatch: the names checkHost/checkIP/checkEmail expected (`expectedNames`, and the hint);
  *  - unknown issuer / self-signed: the hint names the service's CAfile/CApath, or says none is configured;
  *    revoked / CRL unavailable: its CRLfile/CRLpath;
+ *  - a failed start for want of trusted CAs: the CAfile/CApath configured, and what that path is on this host;
  *  - a handshake timeout or idle timeout inferred at debug 5 (no explicit line) is compared with the
  *    configured TIMEOUTbusy / TIMEOUTidle: a connection that ended sooner cannot have timed out, so it is a
  *    peer disconnect (tls_handshake_failed/peer_disconnected) or a reset (connection_closed/reset);
  *  - config_warning/log_level_too_low when `debug` hides what the rules need (connections need 5, timeouts 6);
  *  - config_warning/stunnel_conf_unreadable for every problem reading the configuration (file and line).
  */
+import { accessSync, constants, statSync } from 'node:fs';
 import type {
-  CertVerifyFailedEvent, ConfigWarningEvent, ConnectionClosedEvent, DoctorEvent, TlsHandshakeFailedEvent,
+  CertVerifyFailedEvent, ConfigFailedEvent, ConfigWarningEvent, ConnectionClosedEvent, DoctorEvent, TlsHandshakeFailedEvent,
 } from '../events.js';
 import { eventId } from '../tail/identity.js';
 import { readStunnelConf } from './parse.js';
@@ -40,7 +43,7 @@ const list = (xs: Setting<string>[], opt: string): string[] => xs.map((x) => `${
  * changes kind; changes the reason only where the log alone could not tell (an inferred timeout that ended
  * before the configured timeout).
  */
-export function enrichEvent(e: DoctorEvent, s: StunnelSettings): DoctorEvent {
+export function enrichEvent(e: DoctorEvent, s: StunnelSettings, fileState: FileState = fileStateOnThisHost): DoctorEvent {
   switch (e.kind) {
     case 'cert_verify_failed':
       return enrichCert(e, s);
@@ -48,6 +51,8 @@ export function enrichEvent(e: DoctorEvent, s: StunnelSettings): DoctorEvent {
       return e.reason === 'timeout' ? enrichBusy(e, s) : e;
     case 'connection_closed':
       return e.reason === 'idle_timeout' ? enrichIdle(e, s) : e;
+    case 'config_failed':
+      return e.reason === 'no_trusted_ca' ? enrichNoTrustedCa(e, s, fileState) : e;
     default:
       return e;
   }
@@ -86,6 +91,49 @@ function enrichCert(e: CertVerifyFailedEvent, s: StunnelSettings): DoctorEvent {
     return { ...e, hint: `${e.hint} ${said}` };
   }
   return e;
+}
+
+/** What a path is on this host, in a few words ('' when it looks usable), e.g. "does not exist on this host". */
+export type FileState = (path: string, kind: 'file' | 'dir') => string;
+
+export function fileStateOnThisHost(path: string, kind: 'file' | 'dir'): string {
+  let st;
+  try {
+    st = statSync(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'does not exist on this host' : `cannot be read here (${code ?? 'error'})`;
+  }
+  if (kind === 'file' && !st.isFile()) return 'is not a file';
+  if (kind === 'dir' && !st.isDirectory()) return 'is not a directory';
+  if (kind === 'file' && st.size === 0) return 'is empty';
+  try {
+    accessSync(path, constants.R_OK);
+  } catch {
+    return 'is not readable by this process';
+  }
+  return '';
+}
+
+/**
+ * A verifying service without usable trust anchors: stunnel does not say which file, the configuration does,
+ * and the sidecar next to stunnel can look at it (a scan on another host says what it sees there).
+ */
+function enrichNoTrustedCa(e: ConfigFailedEvent, s: StunnelSettings, fileState: FileState): DoctorEvent {
+  const svc = findService(s, e.service);
+  if (!svc) return e;
+  const told = (opt: string, x: Setting<string>, kind: 'file' | 'dir'): string => {
+    const state = fileState(x.value, kind);
+    return `${opt} = ${x.value} (${where(x)})${state ? `: ${state}` : ''}`;
+  };
+  const trust = [
+    ...(svc.caFile ? [told('CAfile', svc.caFile, 'file')] : []),
+    ...(svc.caPath ? [told('CApath', svc.caPath, 'dir')] : []),
+  ];
+  const said = trust.length
+    ? `[${svc.name}] ${trust.join('; ')}.`
+    : `[${svc.name}] has no CAfile or CApath in ${s.path}: set one (verifyChain and verifyPeer need trust anchors).`;
+  return { ...e, hint: `${e.hint} ${said}` };
 }
 
 /** A detail line of stunnel's own timeout message: then the log said it, the configuration only adds the value. */
