@@ -124,6 +124,9 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
     progress?.end();
     if (e instanceof RuleLoadError) throw new ScanInputError(`invalid rules:\n${e.message}`);
     const err = e as NodeJS.ErrnoException;
+    if (err.code === 'EISDIR' && err.path) {
+      throw new ScanInputError(`cannot read ${err.path}: EISDIR (a directory: give its log files, e.g. ${err.path.replace(/\/+$/, '')}/*.log)`);
+    }
     if (err.code && err.path) throw new ScanInputError(`cannot read ${err.path}: ${err.code}`);
     throw e;
   }

@@ -139,5 +139,10 @@ describe('scan report', () => {
       expect(r.code).toBe(2);
       expect(r.stderr).toBe(`stunnel-doctor: cannot read ${missing}: ENOENT\n`);
     }
+    for (const args of [['scan', dir], ['scan', '-f', dir]]) {
+      const r = cli(args);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toBe(`stunnel-doctor: cannot read ${dir}: EISDIR (a directory: give its log files, e.g. ${dir}/*.log)\n`);
+    }
   });
 });
