@@ -150,6 +150,26 @@ describe('rules check', () => {
     expect(rule('plain').regex.exec('Service [tls-client] accepted connection')?.groups).toEqual({ service: 'tls-client' });
   });
 
+  it('takes stunnel\'s level names as well as numbers; a wrong name lists both', () => {
+    const r = parseRuleFile(`rules:
+  - id: named
+    match: { level: [err, warning], message: '^x' }
+    action: note
+  - id: one
+    match: { level: debug, message: '^y' }
+    action: note
+`, 'user.yaml');
+    expect(r.problems).toEqual([]);
+    expect(r.rules.map((x) => x.match.level)).toEqual([[3, 4], 7]);
+    expect(problems(`rules:\n  - id: typo\n    match: { level: warn, message: '^x' }\n`)).toEqual([
+      '3:typo:match.level: levels are 0 to 7 or their names: 0 emerg, 1 alert, 2 crit, 3 err, 4 warning, 5 notice, 6 info, 7 debug',
+    ]);
+  });
+
+  it('explains inline flags, which JavaScript patterns lack', () => {
+    expect(problems(`rules:\n  - id: ci\n    match: { message: '(?i)^bar' }\n`)[0]).toMatch(/^3:ci:invalid regular expression: .*inline flags such as \(\?i\) are not JavaScript syntax/);
+  });
+
   it('refuses levels out of range and an empty file', () => {
     expect(problems(`rules:\n  - id: l\n    match: { level: [9], message: '^a' }\n`)[0]).toMatch(/levels are 0 to 7/);
     expect(problems('')[0]).toMatch(/empty/);

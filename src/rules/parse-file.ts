@@ -115,7 +115,11 @@ function checkPattern(source: string): { problems: Problem[]; re: RegExp | undef
   try {
     re = new RegExp(source);
   } catch (e) {
-    problems.push({ key: ['match', 'message'], message: `invalid regular expression: ${(e as Error).message}` });
+    const inline = /\(\?[imsx]+(?:-[imsx]+)?[:)]/.exec(source);
+    const why = inline
+      ? ` (inline flags such as ${inline[0]} are not JavaScript syntax: spell the cases out, e.g. [Ee]rror, or (?:error|ERROR))`
+      : '';
+    problems.push({ key: ['match', 'message'], message: `invalid regular expression: ${(e as Error).message}${why}` });
   }
   const engine = re ? chooseEngine(source) : null;
   if (engine && engine.engine === null) problems.push({ key: ['match', 'message'], message: `refused: ${engine.error}` });

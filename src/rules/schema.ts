@@ -39,11 +39,21 @@ export const FIELD_CAPTURES = [
 /** Fields every hint may use, whatever the rule captures. */
 export const EVENT_FIELDS = ['proxy', 'service', 'connection', 'peer', 'target', 'subject', 'depth', 'config_file'] as const;
 
-const levelSchema = z.number().int().min(0, 'levels are 0 to 7').max(7, 'levels are 0 to 7');
+/** stunnel's level names (as its `debug =` option takes them), for 0 to 7. */
+export const LEVEL_NAMES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
+const LEVELS_ARE = `levels are 0 to 7 or their names: ${LEVEL_NAMES.map((n, i) => `${i} ${n}`).join(', ')}`;
+
+const levelSchema = z.union(
+  [
+    z.number().int().min(0, LEVELS_ARE).max(7, LEVELS_ARE),
+    z.enum(LEVEL_NAMES).transform((n) => LEVEL_NAMES.indexOf(n)),
+  ],
+  { error: LEVELS_ARE },
+);
 
 export const matchSchema = z
   .object({
-    level: z.union([levelSchema, z.array(levelSchema).min(1, 'give at least one level')]).optional(),
+    level: z.union([levelSchema, z.array(levelSchema).min(1, 'give at least one level')], { error: LEVELS_ARE }).optional(),
     scope: z.enum(SCOPES).default('any'),
     format: z.array(z.enum(['file', 'syslog', 'stderr'])).min(1).optional(),
     message: z.string().min(1, 'the message pattern is empty'),
