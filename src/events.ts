@@ -8,7 +8,9 @@ export type Severity = (typeof SEVERITIES)[number];
 
 /** Closed set of reasons per kind. The order is the documentation order; `other` is last. */
 export const REASONS = {
-  config_failed: ['invalid_option', 'missing_file', 'key_mismatch', 'bad_key', 'no_trusted_ca', 'bind_failed', 'other'],
+  config_failed: [
+    'invalid_option', 'missing_file', 'key_mismatch', 'bad_key', 'bad_cert', 'no_trusted_ca', 'bind_failed', 'other',
+  ],
   config_warning: [
     'no_peer_verification', 'no_subject_check', 'insecure_permissions', 'log_level_too_low', 'stunnel_conf_unreadable',
     'other',
