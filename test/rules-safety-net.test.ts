@@ -38,7 +38,7 @@ describe('an error no rule knows', () => {
   });
 
   it('in a failed start: the config_failed event carries it', async () => {
-    const rules = [disabling(['config-no-trusted-ca', 'config-tls-context-failed'])];
+    const rules = [disabling(['config-no-trusted-ca', 'config-tls-context-failed', 'config-service-invalid'])];
     const { events } = await scanFiles([FIX('config-missing-cafile/d5.stderr')], { rules });
     expect(events.map((e) => `${e.kind}/${e.reason}`)).toEqual(['config_failed/other']);
     expect(events[0]!.detail).toEqual(['No trusted certificates found', 'Service [tls-client]: Failed to initialize TLS context', 'Configuration failed']);
