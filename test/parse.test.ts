@@ -166,3 +166,29 @@ describe('syslog stamps without a year', () => {
     expect(yearOf('2027-01-02T00:00:00Z', 2020)).toBe(2020);
   });
 });
+
+describe('fatal_debug\'s INTERNAL ERROR line', () => {
+  // stunnel cannot be made to abort on purpose: the line is built from the catalog's format string
+  // (log.c:fatal_debug, `INTERNAL ERROR: %s at %s, line %d`), written raw to the output file and sent to syslog
+  // at LOG_CRIT without `LOGn[id]: `. The syslog header is a real one (fixtures/syslog/syslog.log).
+  const text = 'INTERNAL ERROR: Uninitialized TLS at log.c, line 263';
+  const header = /^(<\d+>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d stunnel: )/.exec(readFileSync(join(FIXTURES, 'syslog', 'syslog.log'), 'latin1'))![1]!;
+
+  it('is read in the output file and behind a syslog header, as a level-2 process line', () => {
+    for (const [line, format] of [[text, 'file'], [`${header.replace(/^<\d+>/, '<26>')}${text}`, 'syslog']] as const) {
+      const buf = Buffer.from(line, 'latin1');
+      const rec = newRecord();
+      expect(parseLine(buf, 0, buf.length, rec, DEFAULT_PARSE_OPTIONS, all), line).toBe(true);
+      expect({ format: rec.format, level: rec.level, idClass: rec.idClass, message: rec.message }).toEqual({ format, level: 2, idClass: 'process', message: text });
+    }
+  });
+
+  it('stops the run: proxy_stopped/internal_error, also from syslog', async () => {
+    const dir = tmp();
+    const log = readFileSync(join(FIXTURES, 'syslog', 'syslog.log'), 'latin1').split('\n').filter((l) => !/Terminated|Deallocat|exiting/.test(l));
+    const f = join(dir, 'crashed.log');
+    writeFileSync(f, `${[...log.filter(Boolean), `${header}${text}`].join('\n')}\n`, 'latin1');
+    const { events } = await scanFiles([f]);
+    expect(events.filter((e) => e.kind === 'proxy_stopped').map((e) => `${e.reason}/${e.severity}`)).toEqual(['internal_error/critical']);
+  });
+});

@@ -283,7 +283,27 @@ const MONTHS: Record<string, number> = {
  * behind such a header. The header ends at the first `: ` that is followed by one of the bodies, so text
  * forged inside a message (`CN=LOG3[99]: ...`) can only ever land in the message.
  */
-const SLOW = /^(?:<\d{1,3}>)?(?:(?<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)|(?<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\S*)?[^\n]*?: (?=\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG[0-7]\[|LOG[0-7]\[|\[[*!:. ]\](?: |$))/;
+const SLOW = /^(?:<\d{1,3}>)?(?:(?<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)|(?<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\S*)?[^\n]*?: (?=\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG[0-7]\[|LOG[0-7]\[|\[[*!:. ]\](?: |$)|INTERNAL ERROR: )/;
+
+const INTERNAL_ERROR = 'INTERNAL ERROR: ';
+
+function isInternalError(buf: Buffer, start: number, end: number): boolean {
+  return end - start >= 16 && buf.toString('latin1', start, start + 16) === INTERNAL_ERROR;
+}
+
+/** log.c:fatal_debug's line (`INTERNAL ERROR: %s at %s, line %d`): level 2 (LOG_CRIT), no id. */
+function fillInternalError(
+  buf: Buffer, start: number, end: number, rec: LineRecord, format: LineFormat, time: number, opts: ParseOptions,
+  wantLevel: (level: number) => boolean,
+): void {
+  rec.format = format;
+  rec.level = 2;
+  rec.time = time;
+  rec.id = 'internal';
+  rec.idClass = 'process';
+  if (wantLevel(2)) decodeMessage(buf, start, end, rec, opts);
+  else rec.message = '';
+}
 
 function parseSlow(
   buf: Buffer, start: number, end: number, rec: LineRecord, opts: ParseOptions,
@@ -294,15 +314,9 @@ function parseSlow(
   const head = buf.toString('latin1', start, headEnd);
   const m = SLOW.exec(head);
   if (!m) {
-    if (end - start >= 16 && buf.toString('latin1', start, start + 16) === 'INTERNAL ERROR: ') {
+    if (isInternalError(buf, start, end)) {
       // log.c:fatal_debug writes this raw line before abort().
-      rec.format = 'file';
-      rec.level = 2;
-      rec.time = NaN;
-      rec.id = 'internal';
-      rec.idClass = 'process';
-      if (wantLevel(2)) decodeMessage(buf, start, end, rec, opts);
-      else rec.message = '';
+      fillInternalError(buf, start, end, rec, 'file', NaN, opts, wantLevel);
       return true;
     }
     return false;
@@ -317,6 +331,11 @@ function parseSlow(
     if (mon !== undefined) time = syslogSeconds(mon, day, h, mi, s, opts);
   } else if (g.iso) {
     time = Date.parse(`${g.iso}Z`) / 1000;
+  }
+  if (isInternalError(buf, body, end)) {
+    // fatal_debug's syslog(LOG_CRIT) copy: the raw text, without `LOGn[id]: `.
+    fillInternalError(buf, body, end, rec, 'syslog', time, opts, wantLevel);
+    return true;
   }
   if (buf[body] === 91) {
     const level = STDERR_LEVEL[buf[body + 1]!]!;
