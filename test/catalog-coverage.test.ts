@@ -41,8 +41,10 @@ const ALLOWED_UNCLASSIFIED: ReadonlyMap<string, string> = new Map<string, string
   // ['<message text>', '<why it is informational>'],
 ]);
 
-/** The safety nets at the end of the rules catch any error line: they classify nothing on purpose. */
-const SAFETY_NETS: ReadonlySet<string> = new Set(['conn-unknown-error-before-tls', 'conn-unknown-error', 'process-unknown-error']);
+/** The safety nets at the end of the rules catch any error or warning line: they classify nothing on purpose. */
+const SAFETY_NETS: ReadonlySet<string> = new Set([
+  'conn-unknown-error-before-tls', 'conn-unknown-error', 'process-unknown-error', 'conn-unknown-warning', 'process-unknown-warning',
+]);
 
 function anyRuleFor(rules: RuleSet, e: { level: number; id: string; message: string }): string | null {
   const rec: LineRecord = Object.assign(newRecord(), {

@@ -45,6 +45,14 @@ describe('an error no rule knows', () => {
     expect(events[0]!.hint).toContain('no rule for: "No trusted certificates found"');
   });
 
+  it('a warning no rule knows is kept as a detail of its connection', async () => {
+    const rules = [disabling(['cert-expired', 'cert-other-error'])];
+    const { events } = await scanFiles([FIX('expired/d5.log')], { rules });
+    const e = events.find((x) => x.connection !== null)!;
+    expect(e.kind).toBe('cert_verify_failed');
+    expect(e.detail[0]).toBe('CERT: Pre-verification error: certificate has expired');
+  });
+
   it('leaves every real fixture as designed (no safety net fires where a rule knows the line)', async () => {
     const files = ['expired/d5.log', 'expired/d7.log', 'connect-refused/d5.log', 'reload/d5.log', 'config-missing-cafile/d5.stderr'];
     for (const f of files) {
