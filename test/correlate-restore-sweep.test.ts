@@ -51,3 +51,32 @@ describe('a restored verdict is not swept for the downtime', () => {
     expect(events).toEqual(want);
   });
 });
+
+describe('an end line read just after the quiet-period sweep concluded its connection', () => {
+  // The race left in the sidecar: its sweep saw the file read to its end (a fresh fstat), concluded the quiet
+  // failing connection, and stunnel wrote the end line in that instant.
+  it('joins the event already emitted instead of making a second one', async () => {
+    const rules = await loadRuleSet();
+    const bytes = readFileSync(LOG);
+    const fp = fingerprintOf(bytes.subarray(0, 1024));
+    const end = bytes.indexOf('LOG5[0]: Connection ', bytes.indexOf('CERT: Pre-verification'));
+    const cut = bytes.lastIndexOf('\n', end) + 1;
+    const events: DoctorEvent[] = [];
+    const sink = { event: (e: DoctorEvent) => events.push(e), accepted() {}, dropped() {} };
+    const p = new Pipeline(rules, sink);
+    const src = p.source('p', { proxy: 'p', file: LOG });
+    const chunker = new LineChunker(0);
+    chunker.push(bytes.subarray(0, cut), (c) => p.push(src, c, fp));
+    expect(src.correlator.sweep(performance.now() + 60_000, 5000)).toBe(1);
+    const failure = events.filter((e) => e.kind === 'cert_verify_failed');
+    expect(failure.map((e) => e.reason)).toEqual(['unknown_issuer']);
+    chunker.push(bytes.subarray(cut), (c) => p.push(src, c, fp));
+    p.finish(src);
+    // The scan of the whole file has one event for that connection; so does the swept read.
+    const whole = (await scanFiles([LOG], { proxy: 'p' })).events;
+    const conn = failure[0]!.connection;
+    expect(events.filter((e) => e.connection === conn).map((e) => `${e.kind}/${e.reason}`))
+      .toEqual(whole.filter((e) => e.connection === conn).map((e) => `${e.kind}/${e.reason}`));
+    expect(events.map((e) => e.kind)).toEqual(whole.map((e) => e.kind));
+  });
+});

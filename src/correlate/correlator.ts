@@ -88,6 +88,9 @@ interface Run {
   stopped: boolean;
 }
 
+/** Ids remembered per source as concluded before their end line (see Correlator.concludedEarly). */
+const MAX_CONCLUDED_EARLY = 4096;
+
 function emptyFields(): Fields {
   return {
     service: null, peer: null, target: null, subject: null, depth: null, status: null, toTls: null, toSocket: null,
@@ -340,6 +343,11 @@ export class SourceCorrelator {
     let c = this.conns.get(rec.id);
     if (!c) {
       if (r.action === 'note') return; // nothing to remember for a connection we never saw start
+      if (this.concludedEarly.size !== 0 && this.concludedEarly.has(rec.id)) {
+        // A late line of a connection already reported (see concludedEarly).
+        if (r.action === 'end') this.concludedEarly.delete(rec.id);
+        return;
+      }
       c = this.openConn(rec);
     }
     c.lastTime = rec.time;
@@ -388,8 +396,10 @@ export class SourceCorrelator {
     if (this.conns.size >= this.limits.maxOpenConnections) {
       const oldest = this.conns.values().next().value as Conn;
       this.conns.delete(oldest.id);
-      if (oldest.verdict) this.concludeUnended(oldest);
-      else this.sink.dropped(this.source.proxy, 'connection_cap', 1);
+      if (oldest.verdict) {
+        this.concludeUnended(oldest);
+        this.rememberConcluded(oldest.id);
+      } else this.sink.dropped(this.source.proxy, 'connection_cap', 1);
     }
     const c: Conn = {
       service: null, peer: null, target: null, subject: null, depth: null, status: null, toTls: null, toSocket: null,
@@ -502,8 +512,21 @@ export class SourceCorrelator {
       else dropped++;
     }
     this.conns.clear();
+    this.concludedEarly.clear(); // ids start again at 0 in the next run
     this.waiting = 0;
     if (dropped) this.sink.dropped(this.source.proxy, 'run_end', dropped);
+  }
+
+  /**
+   * Ids of connections concluded without their end line (a quiet period, the connection cap), in this run, oldest
+   * first: a late line of theirs (the end line written just after the sweep looked) belongs to an event already
+   * emitted, and must not open a connection of its own (a second event, with another id).
+   */
+  private readonly concludedEarly = new Set<string>();
+
+  private rememberConcluded(id: string): void {
+    this.concludedEarly.add(id);
+    if (this.concludedEarly.size > MAX_CONCLUDED_EARLY) this.concludedEarly.delete(this.concludedEarly.values().next().value as string);
   }
 
   private anyRule(): CompiledRule {
@@ -531,6 +554,7 @@ export class SourceCorrelator {
       if (c.verdict && now - c.verdictAt >= quietMs) {
         this.conns.delete(c.id);
         this.concludeUnended(c);
+        this.rememberConcluded(c.id);
         n++;
       }
     }
