@@ -16,6 +16,14 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v];
 class InputError extends Error {}
 
 async function runScan(files: string[], o: ScanCommandOptions): Promise<number> {
+  if (files.length === 0) {
+    if (!o.stunnelConf) throw new InputError('give the log files to scan, or --stunnel-conf FILE to scan the log it names (output =)');
+    const { logOfStunnelConf, proxyNameOfConf } = await import('./stunnel-conf/log-path.js');
+    const r = logOfStunnelConf(o.stunnelConf);
+    if ('problem' in r) throw new InputError(r.problem);
+    files = [r.log];
+    o = { ...o, proxy: o.proxy ?? proxyNameOfConf(o.stunnelConf) };
+  }
   try {
     return await runScanCommand(files, o);
   } catch (e) {
@@ -70,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
   program
     .command('scan')
     .description('diagnose whole log files (- is stdin): events, then a report (on stderr with --json)')
-    .argument('<file...>', 'stunnel log files (output =, syslog, or stderr captures)')
+    .argument('[file...]', 'stunnel log files (output =, syslog, or stderr captures); none: the output = file of --stunnel-conf')
     .option('--json', 'NDJSON events on stdout')
     .option('--rules <file>', 'extra rule file (repeatable); overrides default rules by id', collect, [])
     .option('--proxy <name>', 'proxy name for all files (default: from each file name)')

@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
 import { z } from 'zod';
 import { RESERVED_LABEL_NAMES } from './sinks/metrics.js';
+import { logOfStunnelConf, proxyNameOfConf, type LogOfConf } from './stunnel-conf/log-path.js';
 
 const labelName = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'label names are lower_snake_case');
 
@@ -21,7 +22,10 @@ const proxySchema = z
   })
   .strict()
   .superRefine((p, ctx) => {
-    if (!p.log === !p.glob) ctx.addIssue({ code: 'custom', message: 'give exactly one of "log" (one file) or "glob" (many)' });
+    if (p.log && p.glob) ctx.addIssue({ code: 'custom', message: 'give one of "log" (one file) or "glob" (many), not both' });
+    if (!p.log && !p.glob && !p.stunnelConfig) {
+      ctx.addIssue({ code: 'custom', message: 'give "log" (one file), "glob" (many), or "stunnelConfig" alone (its "output =" is the log)' });
+    }
     if (p.log && !p.name) ctx.addIssue({ code: 'custom', path: ['name'], message: '"name" is required with "log"' });
     if (p.glob && p.stderr) ctx.addIssue({ code: 'custom', path: ['stderr'], message: '"stderr" goes with one "log", not a glob' });
     if (p.glob && p.stunnelConfig) ctx.addIssue({ code: 'custom', path: ['stunnelConfig'], message: '"stunnelConfig" goes with one "log", not a glob' });
@@ -114,6 +118,25 @@ export async function loadConfig(file: string): Promise<DoctorConfig> {
   return parseConfig(text, file);
 }
 
+/**
+ * Proxies given by their stunnel configuration alone get its `output =` file as their log, and a name from its
+ * file name when they have none. Every proxy that cannot is a problem (ConfigError, all at once).
+ */
+export function resolveLogs(proxies: readonly ProxyConfig[], logOf: (path: string) => LogOfConf = logOfStunnelConf): ProxyConfig[] {
+  const problems: string[] = [];
+  const out = proxies.map((p) => {
+    if (p.log || p.glob || !p.stunnelConfig) return p;
+    const r = logOf(p.stunnelConfig);
+    if ('problem' in r) {
+      problems.push(`proxy ${p.name ?? proxyNameOfConf(p.stunnelConfig)}: ${r.problem}`);
+      return p;
+    }
+    return { ...p, name: p.name ?? proxyNameOfConf(p.stunnelConfig), log: r.log };
+  });
+  if (problems.length) throw new ConfigError(problems);
+  return out;
+}
+
 /** `NAME=PATH` flags → proxies. */
 export function proxiesFromFlags(logs: readonly string[], stderr: readonly string[], stunnelConfs: readonly string[] = []): ProxyConfig[] {
   const problems: string[] = [];
@@ -140,10 +163,12 @@ export function proxiesFromFlags(logs: readonly string[], stderr: readonly strin
     else proxy.stderr = p[1];
   }
   for (const v of stunnelConfs) {
-    const p = split('--stunnel-conf', v);
+    // NAME=PATH, or PATH alone (the proxy named after the file: /etc/stunnel/ldaps.conf is "ldaps").
+    const p = v.includes('=') ? split('--stunnel-conf', v) : [proxyNameOfConf(v), v] as [string, string];
     if (!p) continue;
     const proxy = out.get(p[0]);
-    if (!proxy || !proxy.log) problems.push(`--stunnel-conf ${v}: no --log ${p[0]}=PATH to attach it to`);
+    if (!proxy) out.set(p[0], { name: p[0], stunnelConfig: p[1] }); // its log is the configuration's output (resolveLogs)
+    else if (!proxy.log) problems.push(`--stunnel-conf ${v}: ${p[0]} is a glob; a stunnel configuration goes with one log`);
     else proxy.stunnelConfig = p[1];
   }
   if (problems.length) throw new ConfigError(problems);

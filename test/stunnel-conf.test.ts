@@ -14,7 +14,7 @@ import { settingsOf, parseLogLevel } from '../src/stunnel-conf/settings.js';
 import { confWarnings, CONF_RULE, StunnelConfAwareness, loadStunnelSettings } from '../src/stunnel-conf/enrich.js';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
 import { createDoctor, type Doctor } from '../src/doctor.js';
-import { parseConfig, ConfigError, proxiesFromFlags } from '../src/config.js';
+import { parseConfig, ConfigError, proxiesFromFlags, resolveLogs } from '../src/config.js';
 import { main } from '../src/cli.js';
 import { isReasonOf } from '../src/events.js';
 import { waitFor } from './helpers/wait.js';
@@ -392,15 +392,73 @@ describe('sidecar and configuration', () => {
     }
   });
 
-  it('watch --stunnel-conf NAME=PATH attaches to the --log of that name', () => {
+  it('watch --stunnel-conf NAME=PATH attaches to the --log of that name; alone, it is a proxy of its own', () => {
     expect(proxiesFromFlags(['a=/var/log/a.log'], [], ['a=/etc/stunnel/a.conf'])).toEqual([
       { name: 'a', log: '/var/log/a.log', stunnelConfig: '/etc/stunnel/a.conf' },
     ]);
-    expect(() => proxiesFromFlags(['a=/var/log/a.log'], [], ['b=/etc/stunnel/b.conf'])).toThrow(/--stunnel-conf b=\/etc\/stunnel\/b.conf: no --log b=PATH/);
+    expect(proxiesFromFlags(['a=/var/log/a.log'], [], ['b=/etc/stunnel/b.conf', '/etc/stunnel/ldaps.conf'])).toEqual([
+      { name: 'a', log: '/var/log/a.log' },
+      { name: 'b', stunnelConfig: '/etc/stunnel/b.conf' },
+      { name: 'ldaps', stunnelConfig: '/etc/stunnel/ldaps.conf' },
+    ]);
+    expect(() => proxiesFromFlags(['g=/var/log/*.log'], [], ['g=/etc/stunnel/g.conf'])).toThrow(/g is a glob/);
+  });
+
+  it('a proxy given by its stunnel configuration alone follows the configuration\'s output file', () => {
+    const dir = tmp();
+    // The fixture's real configuration, its output moved here (a hand-edited input).
+    const conf = join(dir, 'ldaps.conf');
+    const log = join(dir, 'ldaps.log');
+    writeFileSync(conf, readFileSync(FIX('checkhost-mismatch/stunnel.conf'), 'utf8').replace(/^output = .*$/m, `output = ${log}`));
+    expect(resolveLogs(proxiesFromFlags([], [], [conf]))).toEqual([{ name: 'ldaps', stunnelConfig: conf, log }]);
+    expect(resolveLogs(parseConfig(`proxies:\n  - stunnelConfig: ${conf}\n`, 'x.yaml').proxies)).toEqual([{ name: 'ldaps', stunnelConfig: conf, log }]);
+    // No output (syslog only), a relative output, an unreadable file: each named, all at once.
+    const syslogOnly = join(dir, 'syslog-only.conf');
+    writeFileSync(syslogOnly, readFileSync(conf, 'utf8').replace(/^output = .*\n/m, ''));
+    const relative = join(dir, 'relative.conf');
+    writeFileSync(relative, readFileSync(conf, 'utf8').replace(/^output = .*$/m, 'output = stunnel.log'));
+    try {
+      resolveLogs(proxiesFromFlags([], [], [syslogOnly, relative, join(dir, 'missing.conf')]));
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as ConfigError).problems).toEqual([
+        `proxy syslog-only: ${syslogOnly} has no "output =": this stunnel logs to syslog only; give the file syslog writes it to`,
+        `proxy relative: ${relative}: output = stunnel.log (${relative}:3) is relative to stunnel's working directory; give the log file`,
+        `proxy missing: ${join(dir, 'missing.conf')}: cannot read: ENOENT`,
+      ]);
+    }
+    expect(() => parseConfig('proxies:\n  - name: x\n', 'x.yaml')).toThrow(/give "log" \(one file\), "glob" \(many\), or "stunnelConfig" alone/);
   });
 });
 
 describe('scan --stunnel-conf', () => {
+  it('without files scans the log the configuration names (output =), as the proxy named after it', async () => {
+    const dir = tmp();
+    const conf = join(dir, 'ldaps.conf');
+    const log = join(dir, 'somewhere.log');
+    copyFileSync(FIX('checkhost-mismatch/d5.log'), log);
+    writeFileSync(conf, readFileSync(FIX('checkhost-mismatch/stunnel.conf'), 'utf8').replace(/^output = .*$/m, `output = ${log}`));
+    const out: string[] = [];
+    const err: string[] = [];
+    const so = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+    const se = vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+    try {
+      expect(await main(['scan', '--json', '--stunnel-conf', conf])).toBe(1);
+      const events = out.join('').trim().split('\n').map((l) => JSON.parse(l) as DoctorEvent);
+      const e = events.find((x) => x.kind === 'cert_verify_failed')!;
+      expect(e.proxy).toBe('ldaps');
+      expect(e.source.file).toBe(log);
+      expect((e as { expectedNames?: string[] }).expectedNames).toEqual(['localhost']);
+      err.length = 0;
+      expect(await main(['scan'])).toBe(2);
+      expect(err.join('')).toContain('give the log files to scan, or --stunnel-conf FILE');
+    } finally {
+      so.mockRestore();
+      se.mockRestore();
+    }
+  });
+
   it('prints the enriched events and the warning; a missing configuration is an event, not exit status 2', async () => {
     const out: string[] = [];
     const so = vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
