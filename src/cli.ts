@@ -1,8 +1,8 @@
 /**
  * The command line: a thin layer over the library (src/index.ts).
- *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [--stunnel-conf FILE] [-q] [--metrics FILE] [--since T] [--until T] [-f] FILE...
+ *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [--stunnel-conf FILE] [-q] [--metrics FILE] [--since T] [--until T] [-f] [FILE...]
  *   stunnel-doctor rules check FILE...
- *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--stunnel-conf NAME=PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-] [--web.config.file FILE]
+ *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--stunnel-conf [NAME=]PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-] [--web.config.file FILE]
  *   stunnel-doctor web-config check FILE...
  * Exit codes: 0 no event of severity error or worse, 1 some, 2 a usage or input problem.
  */
@@ -110,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--config <file>', 'YAML configuration')
     .option('--log <name=path>', 'follow a proxy log (repeatable); path may be a glob', collect, [])
     .option('--stderr <name=path>', 'a proxy\'s stderr or journal capture (repeatable)', collect, [])
-    .option('--stunnel-conf <name=path>', 'a proxy\'s stunnel.conf, for config-aware hints and warnings (repeatable)', collect, [])
+    .option('--stunnel-conf <[name=]path>', 'a proxy\'s stunnel.conf, for config-aware hints and warnings (repeatable); without a --log of that name, the proxy follows its output = file (name: the file\'s, without .conf)', collect, [])
     .option('--state-dir <dir>', 'where checkpoints are kept')
     .option('--listen <host:port>', 'HTTP listen address')
     .option('--events-out <file>', 'write events as NDJSON to FILE (- for stdout)')
