@@ -10,7 +10,7 @@ import { readdir } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import type { DoctorEvent, ProxyStartedEvent } from './events.js';
-import { Pipeline, type Source } from './pipeline.js';
+import { Pipeline, type Source, type SourceSnapshot } from './pipeline.js';
 import { loadRuleSet, type RuleSet } from './rules/index.js';
 import { DoctorMetrics, type RotationMode } from './sinks/metrics.js';
 import { EventHub } from './sinks/hub.js';
@@ -22,7 +22,6 @@ import { ReadGate } from './tail/gate.js';
 import { proxyNameFromPath } from './scan.js';
 import { VERSION } from './version.js';
 import type { ProxyConfig } from './config.js';
-import type { CorrelatorSnapshot } from './correlate/correlator.js';
 import { StunnelConfAwareness } from './stunnel-conf/enrich.js';
 
 export interface DoctorOptions {
@@ -192,7 +191,7 @@ export class Doctor {
   private openConnections(): { proxy: string; service: string; count: number }[] {
     const out: { proxy: string; service: string; count: number }[] = [];
     for (const f of this.followed.values()) {
-      for (const [service, count] of f.source.correlator.openByService()) out.push({ proxy: f.proxy, service, count });
+      for (const [service, count] of f.source.openByService()) out.push({ proxy: f.proxy, service, count });
     }
     return out;
   }
@@ -283,7 +282,7 @@ export class Doctor {
     const cp = this.store?.get(key);
     if (cp?.state) {
       try {
-        source.correlator.restore(cp.state as CorrelatorSnapshot);
+        source.restore(cp.state as SourceSnapshot);
       } catch (e) {
         this.log.warn({ proxy, path, err: (e as Error).message }, 'checkpoint state not restored');
       }
@@ -431,7 +430,7 @@ export class Doctor {
       // Quiet connections are concluded only when the file is read to its end at this moment (a fresh fstat,
       // not the size of the last check): while the sidecar is behind (a backlog, starved of CPU, paused by a
       // slow NDJSON reader), the end line may be waiting in the unread part.
-      f.source.correlator.sweep(performance.now(), this.opts.quietMs ?? 5000, () => f.follower.caughtUp());
+      f.source.sweep(performance.now(), this.opts.quietMs ?? 5000, () => f.follower.caughtUp());
       f.size = m.fileSize;
       this.metrics.fileStats(f.proxy, m.committedOffset, Math.max(m.fileSize, m.committedOffset));
       if (f.fromGlob && f.goneSince !== null && now - f.goneSince > grace) void this.unfollow(f.key, true);
@@ -446,7 +445,7 @@ export class Doctor {
    */
   private async commitCheckpoints(): Promise<void> {
     if (this.dirty.size === 0) return;
-    const batch = [...this.dirty].map((f) => ({ f, file: f.lastFile, offset: f.offset, state: f.source.correlator.snapshot() }));
+    const batch = [...this.dirty].map((f) => ({ f, file: f.lastFile, offset: f.offset, state: f.source.snapshot() }));
     this.dirty.clear();
     const out = this.opts.eventsOut;
     if (out && out.writable) await new Promise<void>((resolve) => out.write('', () => resolve()));
@@ -480,7 +479,7 @@ export class Doctor {
         configOk: seen.configOk,
         lastStart: seen.lastStart,
         version: seen.version,
-        openConnections: files.reduce((a, f) => a + f.source.correlator.openConnections, 0),
+        openConnections: files.reduce((a, f) => a + f.source.openConnections, 0),
         recentFailures: seen.problems,
       };
     });

@@ -10,7 +10,7 @@ import {
 } from './parse/line.js';
 import { RuleSet, type CompiledRule } from './rules/compile.js';
 import {
-  SourceCorrelator, DEFAULT_LIMITS, type CorrelatorLimits, type CorrelatorSink, type SourceInfo,
+  SourceCorrelator, DEFAULT_LIMITS, type CorrelatorLimits, type CorrelatorSink, type CorrelatorSnapshot, type SourceInfo,
 } from './correlate/correlator.js';
 
 /** Scope and format bits of the rule index (see rules/compile.ts). */
@@ -34,12 +34,87 @@ export interface PipelineOptions {
   limits?: Partial<CorrelatorLimits>;
 }
 
+/** Processes of one syslog file correlated apart at most (the least recently seen is concluded beyond). */
+export const MAX_ORIGINS = 32;
+
+/** A source's state with the processes of a syslog file apart (see LineRecord.origin). */
+export interface SourceSnapshot extends CorrelatorSnapshot {
+  origins?: Record<string, CorrelatorSnapshot>;
+}
+
 export class Source {
   readonly counts: LineCounts = { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 };
+  /**
+   * Correlation per writing process, for syslog lines whose header names it (`stunnel[730]:`): several stunnel
+   * processes logging to one syslog file use the same connection ids and each has its own runs. Lines without
+   * one (the `output =` file, headers without a pid) use `correlator`. Least recently seen first.
+   */
+  private readonly origins = new Map<string, SourceCorrelator>();
+
   constructor(
     readonly info: SourceInfo,
     readonly correlator: SourceCorrelator,
+    private readonly make: () => SourceCorrelator = () => new SourceCorrelator(info, { event() {}, accepted() {}, dropped() {} }),
   ) {}
+
+  /** The correlator of the process `origin` ('' is `correlator`), created on first sight. */
+  correlatorFor(origin: string): SourceCorrelator {
+    if (origin === '') return this.correlator;
+    let c = this.origins.get(origin);
+    if (c) {
+      if (this.origins.size > 1) {
+        this.origins.delete(origin);
+        this.origins.set(origin, c);
+      }
+      return c;
+    }
+    if (this.origins.size >= MAX_ORIGINS) {
+      const [oldest, gone] = this.origins.entries().next().value as [string, SourceCorrelator];
+      this.origins.delete(oldest);
+      gone.endRun();
+    }
+    c = this.make();
+    this.origins.set(origin, c);
+    return c;
+  }
+
+  private all(): SourceCorrelator[] {
+    return this.origins.size === 0 ? [this.correlator] : [this.correlator, ...this.origins.values()];
+  }
+
+  get openConnections(): number {
+    let n = 0;
+    for (const c of this.all()) n += c.openConnections;
+    return n;
+  }
+
+  openByService(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const c of this.all()) for (const [k, v] of c.openByService()) out.set(k, (out.get(k) ?? 0) + v);
+    return out;
+  }
+
+  sweep(now: number, quietMs: number, caughtUp?: () => boolean): number {
+    let n = 0;
+    for (const c of this.all()) n += c.sweep(now, quietMs, caughtUp);
+    return n;
+  }
+
+  endRun(): void {
+    for (const c of this.all()) c.endRun();
+  }
+
+  snapshot(): SourceSnapshot {
+    const s: SourceSnapshot = this.correlator.snapshot();
+    if (this.origins.size) s.origins = Object.fromEntries([...this.origins].map(([o, c]) => [o, c.snapshot()]));
+    return s;
+  }
+
+  restore(s: SourceSnapshot): void {
+    this.correlator.restore(s);
+    this.origins.clear();
+    for (const [o, snap] of Object.entries(s.origins ?? {})) this.correlatorFor(o).restore(snap);
+  }
 }
 
 export class Pipeline {
@@ -82,7 +157,8 @@ export class Pipeline {
   source(key: string, info: SourceInfo): Source {
     let s = this.sources.get(key);
     if (!s) {
-      s = new Source(info, new SourceCorrelator(info, this.sink, this.limits, (id) => this.byId.get(id)));
+      const make = () => new SourceCorrelator(info, this.sink, this.limits, (id) => this.byId.get(id));
+      s = new Source(info, make(), make);
       this.sources.set(key, s);
     }
     return s;
@@ -102,8 +178,10 @@ export class Pipeline {
 
   /** Processes every line of a chunk (complete lines only), in order, synchronously. */
   push(src: Source, chunk: Chunk, fingerprint: string): void {
-    const corr = src.correlator;
-    corr.fingerprint = fingerprint;
+    const main = src.correlator;
+    main.fingerprint = fingerprint;
+    /** The correlator of the line at hand: `main`, or that of the process a syslog header names. */
+    let corr = main;
     const counts = src.counts;
     const buf = chunk.buf;
     const rec = this.rec;
@@ -167,6 +245,8 @@ export class Pipeline {
       } else if (rec.message === '' && !want(rec.level)) {
         counts.unmatched++;
       } else {
+        corr = rec.origin === '' ? main : src.correlatorFor(rec.origin);
+        corr.fingerprint = fingerprint;
         if (rec.invalidUtf8) counts.invalidUtf8++;
         const r = rules.matchExec(rec, accept);
         if (r === null) counts.unmatched++;
@@ -174,6 +254,7 @@ export class Pipeline {
           counts.matched++;
           corr.applyExec(rec, r, rules.lastExec!);
         }
+        corr = main;
       }
       start = nl + 1;
     }
@@ -181,6 +262,6 @@ export class Pipeline {
 
   /** End of input (one-shot scan): unconcluded failures of every source are emitted. */
   finish(src: Source): void {
-    src.correlator.endRun();
+    src.endRun();
   }
 }

@@ -26,10 +26,15 @@ export interface LineRecord {
   offset: number;
   /** The message held bytes >= 0x80 that are not valid UTF-8. */
   invalidUtf8: boolean;
+  /**
+   * The process that wrote the line, when a syslog header names it (`stunnel[730]:`, added by the journal or
+   * rsyslog): several stunnel processes logging to one syslog file reuse the same connection ids. '' otherwise.
+   */
+  origin: string;
 }
 
 export function newRecord(): LineRecord {
-  return { format: 'file', level: 0, id: '', idClass: 'none', time: NaN, message: '', offset: 0, invalidUtf8: false };
+  return { format: 'file', level: 0, id: '', idClass: 'none', time: NaN, message: '', offset: 0, invalidUtf8: false, origin: '' };
 }
 
 const PROCESS_IDS = new Set([
@@ -191,6 +196,7 @@ export function parseLine(
 ): boolean {
   if (end > start && buf[end - 1] === 13) end--; // CRLF
   const len = end - start;
+  rec.origin = '';
   // File format: fixed positions.
   if (len >= 27 && buf[start + 20] === 76 && buf[start + 21] === 79 && buf[start + 22] === 71 && buf[start + 24] === 91) {
     const time = fileStamp(buf, start);
@@ -283,7 +289,7 @@ const MONTHS: Record<string, number> = {
  * behind such a header. The header ends at the first `: ` that is followed by one of the bodies, so text
  * forged inside a message (`CN=LOG3[99]: ...`) can only ever land in the message.
  */
-const SLOW = /^(?:<\d{1,3}>)?(?:(?<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)|(?<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\S*)?[^\n]*?: (?=\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG[0-7]\[|LOG[0-7]\[|\[[*!:. ]\](?: |$)|INTERNAL ERROR: )/;
+const SLOW = /^(?:<\d{1,3}>)?(?:(?<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)|(?<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\S*)?[^\n]*?(?:\[(?<pid>\d{1,10})\])?: (?=\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG[0-7]\[|LOG[0-7]\[|\[[*!:. ]\](?: |$)|INTERNAL ERROR: )/;
 
 const INTERNAL_ERROR = 'INTERNAL ERROR: ';
 
@@ -324,6 +330,7 @@ function parseSlow(
   const body = start + m[0].length;
   let time = NaN;
   const g = m.groups!;
+  rec.origin = g.pid ?? '';
   if (g.bsd) {
     const mon = MONTHS[g.bsd.slice(0, 3)];
     const day = Number(g.bsd.slice(4, 6).trim());
@@ -344,7 +351,9 @@ function parseSlow(
   }
   if (buf[body + 4] === 46) {
     // A file-format line behind a header: its own timestamp wins.
-    return parseLine(buf, body, end, rec, opts, wantLevel) && rec.format === 'file';
+    const ok = parseLine(buf, body, end, rec, opts, wantLevel) && rec.format === 'file';
+    rec.origin = g.pid ?? '';
+    return ok;
   }
   const level = buf[body + 3]! - D0;
   if (!fillLog(buf, body + 5, end, rec, 'syslog', level, time, opts, wantLevel)) return false;
