@@ -122,6 +122,15 @@ describe('scan report', () => {
     expect(r.stdout).toMatch(/3 before it, not shown or counted; 1 event without log time \(stderr\) kept/);
   });
 
+  it('a log whose beginning was rotated away: a failing connection without its accepted line says so', () => {
+    const text = readFileSync(FIX('expired/d5.log'), 'latin1');
+    const tail = join(dir, 'tail.log');
+    writeFileSync(tail, text.slice(text.indexOf('\n', text.indexOf('accepted connection')) + 1), 'latin1');
+    const r = cli(['scan', '-q', '--no-color', tail]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('  (no service: the stunnel process, and connections that began before the log)\n    CRITICAL cert_verify_failed/expired');
+  });
+
   it('bad --since/--until values and unreadable files: a message naming them, exit 2', () => {
     const bad = cli(['scan', '--since', 'yesterday', FIX('expired/d5.log')]);
     expect(bad.code).toBe(2);

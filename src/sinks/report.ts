@@ -2,7 +2,7 @@
  * The report `scan` prints after the events (or alone with `-q`): what broke, where, since when, how often and
  * what to do, grouped by proxy, then service, then kind/reason, the worst first; then a totals line.
  */
-import type { DoctorEvent, Severity } from '../events.js';
+import { CONNECTION_KINDS, type DoctorEvent, type Severity } from '../events.js';
 import type { ScanStats } from '../scan.js';
 import { safeText } from './text.js';
 import type { TimeWindow } from '../time-window.js';
@@ -213,7 +213,11 @@ export function formatReport(r: Report, stats: ScanStats, o: ReportOptions): str
     out.push('');
     out.push(`${paint(c, '1', `proxy ${safeText(p.proxy)}`)}: ${tally}`);
     for (const s of p.services) {
-      out.push(`  ${s.service === '' ? '(stunnel process)' : `service [${safeText(s.service)}]`}`);
+      // Connection events without a service: their `accepted connection` line was not read (before the log began).
+      const unnamed = s.groups.some((g) => (CONNECTION_KINDS as readonly string[]).includes(g.kind))
+        ? '(no service: the stunnel process, and connections that began before the log)'
+        : '(stunnel process)';
+      out.push(`  ${s.service === '' ? unnamed : `service [${safeText(s.service)}]`}`);
       for (const g of s.groups) {
         const name = `${g.kind}/${g.reason}`.padEnd(width);
         const head = `    ${g.severity.toUpperCase().padEnd(8)} ${name} ${`${g.count}x`.padStart(6)}  ${when(g)}`;
