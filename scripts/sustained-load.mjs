@@ -15,7 +15,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { tmpdir, cpus, totalmem } from 'node:os';
+import { tmpdir, cpus, totalmem, loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { generate } from '../bench/generate.mjs';
@@ -235,6 +235,7 @@ function sample(phase) {
     bytesCheckpointed: cp,
     lagBytes: totalBytes - cp,
     rssMB: +(p.rss / 1048576).toFixed(1),
+    load1: +loadavg()[0].toFixed(2),
     cpuPct: +((100 * (p.cpu - lastCpu)) / ((now - lastT) / 1000)).toFixed(1),
     eventsDelivered: delivered,
     delayP50ms: pct(windowDelays, 50),
@@ -245,7 +246,7 @@ function sample(phase) {
   lastT = now;
   windowDelays = [];
   samples.push(s);
-  log(`t=${s.t}s ${phase} lines=${s.linesWritten} lag=${(s.lagBytes / 1048576).toFixed(2)}MB rss=${s.rssMB}MB cpu=${s.cpuPct}% events=${s.eventsDelivered} delay p50/p99/max=${s.delayP50ms}/${s.delayP99ms}/${s.delayMaxms}ms`);
+  log(`t=${s.t}s ${phase} lines=${s.linesWritten} lag=${(s.lagBytes / 1048576).toFixed(2)}MB rss=${s.rssMB}MB cpu=${s.cpuPct}% load=${s.load1} events=${s.eventsDelivered} delay p50/p99/max=${s.delayP50ms}/${s.delayP99ms}/${s.delayMaxms}ms`);
   return s;
 }
 
@@ -327,16 +328,23 @@ const duplicates = delivered - ids.size;
 
 const loadSamples = samples.filter((s) => s.phase === 'load');
 const maxOf = (k) => Math.max(...loadSamples.map((s) => s[k] ?? 0));
+const half = Math.floor(loadSamples.length / 2);
+const meanOf = (xs, k) => +(xs.reduce((a, s) => a + s[k], 0) / Math.max(1, xs.length)).toFixed(1);
+const meanRss = (h) => meanOf(h === 0 ? loadSamples.slice(0, half) : loadSamples.slice(half), 'rssMB');
+const loads = loadSamples.map((s) => s.load1);
+const loadAverage = { min: Math.min(...loads), max: Math.max(...loads), mean: meanOf(loadSamples, 'load1') };
 const result = {
   trial: 'sustained-load',
   date: new Date().toISOString(),
-  machine: { cpus: cpus().length, memMB: Math.round(totalmem() / 1048576), node: process.version, shared: true },
+  machine: { cpus: cpus().length, memMB: Math.round(totalmem() / 1048576), node: process.version, shared: true, loadAverage1m: loadAverage },
+  sidecarNodeArgs: process.env.SIDECAR_NODE_ARGS ?? null,
   params: { durationSeconds: DURATION, files: FILES, rateLinesPerSecond: RATE, debug: DEBUG, sampleSeconds: SAMPLE, synthetic: true },
   written: { lines: written, bytes: totalBytes, linesPerSecond: Math.round(written / DURATION) },
   sidecar: {
     peakRssMB: +(peak.hwm / 1048576).toFixed(1),
     maxSampledRssMB: maxOf('rssMB'),
     meanCpuPct: +(loadSamples.reduce((a, s) => a + s.cpuPct, 0) / Math.max(1, loadSamples.length)).toFixed(1),
+    meanRssMB: { firstHalf: meanRss(0), secondHalf: meanRss(1) },
     maxLagMB: +(maxOf('lagBytes') / 1048576).toFixed(2),
     finalLagBytes: final.lagBytes,
     drainSeconds,
@@ -363,7 +371,9 @@ const lines = [
   row('lines written (rate achieved)', `${written} (${result.written.linesPerSecond}/s)`),
   row('bytes written', `${(totalBytes / 1048576).toFixed(1)} MB`),
   row('sidecar RSS: peak (VmHWM) / max sampled', `${result.sidecar.peakRssMB} / ${result.sidecar.maxSampledRssMB} MB`),
+  row('sidecar RSS: mean 1st / 2nd half', `${result.sidecar.meanRssMB.firstHalf} / ${result.sidecar.meanRssMB.secondHalf} MB`),
   row('sidecar CPU (mean of samples)', `${result.sidecar.meanCpuPct}%`),
+  row('1-min load average: min / mean / max', `${loadAverage.min} / ${loadAverage.mean} / ${loadAverage.max}`),
   row('lag written-checkpointed: max / final', `${result.sidecar.maxLagMB} MB / ${final.lagBytes} B`),
   row('delivery delay p50 / p99 / max', `${result.delivery.delayP50ms} / ${result.delivery.delayP99ms} / ${result.delivery.delayMaxms} ms`),
   row('events expected (one-shot scan)', expected),

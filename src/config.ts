@@ -47,6 +47,10 @@ export const configSchema = z
     pollMs: z.number().int().min(10).max(60_000).default(1000),
     maxLineBytes: z.number().int().min(256).max(16 * 1024 * 1024).default(64 * 1024),
     maxOpenConnections: z.number().int().positive().default(10_000),
+    /** diagnose(): failures kept until a caller takes them, all proxies together (about 1 KiB each). */
+    diagnoseMaxFailures: z.number().int().positive().default(10_000),
+    /** diagnose(): failures kept per proxy until a caller takes them. */
+    diagnoseMaxFailuresPerProxy: z.number().int().positive().default(1_000),
     webConfigFile: z.string().min(1).optional(),
     proxies: z.array(proxySchema).default([]),
   })

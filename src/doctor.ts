@@ -38,6 +38,14 @@ export interface DoctorOptions {
   pollMs?: number;
   maxLineBytes?: number;
   maxOpenConnections?: number;
+  /**
+   * diagnose(): failures kept until a caller takes them, by all proxies together (default 10,000, about 1 KiB
+   * each); when reached, the oldest failure of the proxy holding the most is dropped (counted in
+   * `stunnel_doctor_diagnose_dropped_total{cap="total"}` and in the proxy's next diagnose() answer).
+   */
+  diagnoseMaxFailures?: number;
+  /** diagnose(): failures kept per proxy until a caller takes them (default 1,000). */
+  diagnoseMaxFailuresPerProxy?: number;
   /** NDJSON event output (a log shipper's input). */
   eventsOut?: Writable;
   /** Reading pauses while the NDJSON output holds more than this many bytes unwritten (default 16 MiB). */
@@ -98,7 +106,7 @@ export class Doctor {
   readonly events$: Observable<DoctorEvent>;
   readonly metrics: DoctorMetrics;
   private readonly hub = new EventHub();
-  private readonly book = new DiagnoseBook();
+  private readonly book: DiagnoseBook;
   /** The status page's per-proxy model (bounded; kept across page loads). */
   readonly statusBook = new StatusBook();
   /** Per proxy, its stunnel configuration (`stunnelConfig`): enriches events, warns about it. */
@@ -128,6 +136,11 @@ export class Doctor {
       openConnections: () => this.openConnections(),
     });
     this.hub.onDrop = (n) => this.metrics.eventsDropped(n);
+    this.book = new DiagnoseBook({
+      ...(opts.diagnoseMaxFailures !== undefined ? { maxTotal: opts.diagnoseMaxFailures } : {}),
+      ...(opts.diagnoseMaxFailuresPerProxy !== undefined ? { maxPerProxy: opts.diagnoseMaxFailuresPerProxy } : {}),
+      onDrop: (cap) => this.metrics.diagnoseDropped(cap),
+    });
   }
 
   static async create(opts: DoctorOptions): Promise<Doctor> {
@@ -436,6 +449,7 @@ export class Doctor {
       if (f.fromGlob && f.goneSince !== null && now - f.goneSince > grace) void this.unfollow(f.key, true);
     }
     this.metrics.reading(this.readGate.maxBytes, this.opts.eventsOut?.writableLength ?? 0);
+    this.metrics.diagnoseHeld(this.book.size);
     void this.commitCheckpoints();
   }
 

@@ -46,7 +46,8 @@ async function resolveConfig(o: WatchFlags): Promise<DoctorConfig> {
 }
 
 /** Settings a reload does not change (the process keeps what it started with). */
-const RESTART_ONLY = ['listen', 'stateDir', 'eventsOut', 'pollMs', 'maxLineBytes', 'maxOpenConnections', 'maxSeriesPerMetric', 'webConfigFile'] as const;
+const RESTART_ONLY = ['listen', 'stateDir', 'eventsOut', 'pollMs', 'maxLineBytes', 'maxOpenConnections', 'maxSeriesPerMetric', 'webConfigFile',
+  'diagnoseMaxFailures', 'diagnoseMaxFailuresPerProxy'] as const;
 
 function splitListen(listen: string): { host: string; port: number } {
   const i = listen.lastIndexOf(':');
@@ -106,6 +107,8 @@ export async function runWatch(o: WatchFlags): Promise<number> {
       pollMs: cfg.pollMs,
       maxLineBytes: cfg.maxLineBytes,
       maxOpenConnections: cfg.maxOpenConnections,
+      diagnoseMaxFailures: cfg.diagnoseMaxFailures,
+      diagnoseMaxFailuresPerProxy: cfg.diagnoseMaxFailuresPerProxy,
       ...(eventsOut ? { eventsOut } : {}),
       logger: log,
     });

@@ -31,6 +31,7 @@ export const ROTATION_MODES = ['rename', 'copytruncate', 'truncate', 'replaced']
 export type RotationMode = (typeof ROTATION_MODES)[number];
 export const DIRECTIONS = ['to_tls', 'to_socket'] as const;
 export const OUTCOMES = ['ok', 'failed'] as const;
+export const DIAGNOSE_CAPS = ['per_proxy', 'total'] as const;
 
 /** The metric catalogue. */
 export const METRICS = {
@@ -113,6 +114,14 @@ export const METRICS = {
   eventsDropped: {
     name: 'stunnel_doctor_events_dropped_total', type: 'counter', labels: [],
     help: 'Events dropped because a consumer could not keep up.',
+  },
+  diagnoseDropped: {
+    name: 'stunnel_doctor_diagnose_dropped_total', type: 'counter', labels: ['cap'],
+    help: 'Failures not kept for diagnose() because no caller took them in time: more than the per-proxy bound (per_proxy) or the books of all proxies reached their total (total; the proxy holding the most loses its oldest).',
+  },
+  diagnoseHeld: {
+    name: 'stunnel_doctor_diagnose_failures', type: 'gauge', labels: [],
+    help: 'Failures held for diagnose() by all proxies together, until a caller takes them (at most diagnoseMaxFailures).',
   },
   readTurnBytesMax: {
     name: 'stunnel_doctor_read_turn_bytes_max', type: 'gauge', labels: [],
@@ -421,6 +430,9 @@ export class DoctorMetrics {
     }
 
     this.fam('buildInfo').set({ version: opts.version ?? 'unknown', node: process.version }, 1);
+    // Both bounds exported from the start (0), so that the first drop is an increase.
+    for (const cap of DIAGNOSE_CAPS) this.fam('diagnoseDropped').preset({ cap });
+    this.fam('diagnoseHeld').set({}, 0);
     // The sidecar constructs its metrics after loading its rules; call rulesReloaded() on every later load.
     this.rulesReloaded(true);
   }
@@ -629,6 +641,14 @@ export class DoctorMetrics {
 
   eventsDropped(n = 1): void {
     this.fam('eventsDropped').add({}, n);
+  }
+
+  diagnoseDropped(cap: (typeof DIAGNOSE_CAPS)[number], n = 1): void {
+    this.fam('diagnoseDropped').add({ cap }, n);
+  }
+
+  diagnoseHeld(n: number): void {
+    this.fam('diagnoseHeld').set({}, n);
   }
 
   /** Reading gauges (housekeeping): the read gate's high-water mark, the NDJSON output's unwritten bytes. */

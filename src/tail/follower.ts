@@ -8,7 +8,7 @@ import { COMPRESSED_SUFFIX, compressedFingerprint, decompressToTemp, removeTemp 
 import { errInfo, silentLogger, type TailLogger } from './log.js';
 import { logdnaTailSource, type ByteSource, type ByteSourceFactory } from './source.js';
 import { sharedWatchHub, type DirWatchHub } from './watch.js';
-import type { ReadGate, ReadTurn } from './gate.js';
+import { untilAborted, type ReadGate, type ReadTurn } from './gate.js';
 
 /**
  * How the followed file changed under us.
@@ -397,15 +397,14 @@ export class FileFollower {
     return true;
   }
 
-  /** Resolves when stop() is called (ends a backpressure wait). */
-  private stopResolve: (() => void) | null = null;
-  private readonly stopSignal = new Promise<void>((r) => (this.stopResolve = r));
+  /** Aborted when stop() is called (ends a backpressure wait, a wait for a read slot). */
+  private readonly stopping = new AbortController();
 
   /** Stops reading; after the call no callback fires. Closes files, then flushes the store. */
   stop(): Promise<void> {
     if (this.stopPromise) return this.stopPromise;
     this.stopped = true;
-    this.stopResolve?.();
+    this.stopping.abort();
     this.state = 'stopped';
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -502,7 +501,7 @@ export class FileFollower {
     this.checkQueued = true;
     void this.exclusive(async () => {
       const wait = this.opts.ready?.();
-      if (wait) await Promise.race([wait, this.stopSignal]);
+      if (wait) await untilAborted(wait, this.stopping.signal);
       this.checkQueued = false;
       if (this.stopped) return;
       await this.checkOnce();
@@ -963,7 +962,7 @@ export class FileFollower {
       await this.boundedPoll(gen);
       if (this.stopped || !gen.source?.limited) return;
       const wait = this.opts.ready?.();
-      if (wait) await Promise.race([wait, this.stopSignal]);
+      if (wait) await untilAborted(wait, this.stopping.signal);
       await new Promise((r) => setImmediate(r));
     }
   }
@@ -974,13 +973,13 @@ export class FileFollower {
     let slot: ReadTurn | null = null;
     const gate = this.opts.readGate;
     if (gate) {
-      slot = await gate.acquire(this.stopSignal);
+      slot = await gate.acquire(this.stopping.signal);
       if (!slot) return;
     }
     try {
       if (gate) {
         const wait = this.opts.ready?.();
-        if (wait) await Promise.race([wait, this.stopSignal]);
+        if (wait) await untilAborted(wait, this.stopping.signal);
       }
       if (this.stopped || gen.source !== src) return;
       const turn = { bytes: 0, gate: slot };

@@ -32,18 +32,27 @@ export class ReadGate {
     return this.queue.length;
   }
 
-  /** A slot, when one is free; null if `cancel` resolves first (the follower stopped). */
-  acquire(cancel?: Promise<void>): Promise<ReadTurn | null> {
+  /**
+   * A slot, when one is free; null if `signal` aborts first (the follower stopped). The abort listener is removed
+   * when the slot is granted: a follower that waits for a slot thousands of times a minute leaves nothing behind
+   * (a `.then` on a long-lived "stopped" promise did: one pending reaction, with its closures, per wait).
+   */
+  acquire(signal?: AbortSignal): Promise<ReadTurn | null> {
+    if (signal?.aborted) return Promise.resolve(null);
     if (this.busy < this.slots && this.queue.length === 0) return Promise.resolve(this.grant());
     return new Promise((resolve) => {
-      const w = () => resolve(this.grant());
-      this.queue.push(w);
-      void cancel?.then(() => {
+      const onAbort = (): void => {
         const i = this.queue.indexOf(w);
         if (i < 0) return;
         this.queue.splice(i, 1);
         resolve(null);
-      });
+      };
+      const w = (): void => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(this.grant());
+      };
+      this.queue.push(w);
+      signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 
@@ -68,4 +77,21 @@ export class ReadGate {
       },
     };
   }
+}
+
+/**
+ * Resolves when `p` settles or `signal` aborts, whichever comes first, and then holds nothing: unlike
+ * `Promise.race([p, stopped])` with a long-lived `stopped` promise, which keeps one reaction per call until
+ * `stopped` settles (never, while the follower runs).
+ */
+export function untilAborted(p: Promise<unknown>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise<void>((resolve) => {
+    const done = (): void => {
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    signal.addEventListener('abort', done, { once: true });
+    p.then(done, done);
+  });
 }
