@@ -172,13 +172,13 @@ export async function runWatch(o: WatchFlags): Promise<number> {
           const next = await resolveConfig(o);
           await doctor.reload({
             rules: next.rules,
-            labels: next.labels,
+            labels: demo ? running.labels : next.labels, // the demo's proxies bring their own labels
             proxyGraceSeconds: next.proxyGraceSeconds,
             ...(demo ? {} : { proxies: next.proxies }),
           });
           const later = RESTART_ONLY.filter((k) => JSON.stringify(next[k]) !== JSON.stringify(running[k]));
           if (later.length) log.warn({ settings: later }, 'these settings take effect at the next start, not on reload');
-          running = { ...next, proxies: demo ? running.proxies : next.proxies };
+          running = { ...next, labels: demo ? running.labels : next.labels, proxies: demo ? running.proxies : next.proxies };
           log.info('reloaded configuration and rules');
         } catch (e) {
           log.error({ err: (e as Error).message }, 'reload refused: the running configuration and rules are kept');

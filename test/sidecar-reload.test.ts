@@ -142,3 +142,21 @@ ${extra.billing ? `  - name: billing\n    log: ${billing}\n    labels: { ${extra
     expect(stderr).not.toMatch(/TypeError|unhandled/i);
   });
 });
+
+describe('watch: SIGHUP reload of the built-in demo', () => {
+  it('is accepted, twice (the demo\'s own labels are kept)', async () => {
+    const demo = spawn(process.execPath, ['--import', 'tsx', 'src/bin.ts', 'watch', '--listen', '127.0.0.1:0'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    demo.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    try {
+      await waitFor(() => /"msg":"serving /.test(stderr), 'the demo sidecar to serve');
+      for (let n = 1; n <= 2; n++) {
+        demo.kill('SIGHUP');
+        await waitFor(() => (stderr.match(/reloaded configuration and rules|reload refused/g) ?? []).length >= n, `reload ${n}`);
+      }
+      expect(stderr).not.toContain('reload refused');
+    } finally {
+      demo.kill('SIGKILL');
+    }
+  });
+});
