@@ -11,7 +11,7 @@ import { settingsOf, where } from './settings.js';
 export type LogOfConf = { log: string } | { problem: string };
 
 export function logOfStunnelConf(path: string, fs?: ConfFs): LogOfConf {
-  const conf = fs ? readStunnelConf(path, fs) : readStunnelConf(path);
+  const conf = readStunnelConf(path, fs);
   const unreadable = conf.problems.find((p) => p.line === null && p.file === path);
   if (unreadable) return { problem: `${path}: ${unreadable.message}` };
   const output = settingsOf(conf).global.output;
