@@ -51,10 +51,11 @@ export class Source {
    */
   private readonly origins = new Map<string, SourceCorrelator>();
 
+  /** `make` gives a new correlator for the same proxy and file, sink and limits (Pipeline.source). */
   constructor(
     readonly info: SourceInfo,
-    readonly correlator: SourceCorrelator,
-    private readonly make: () => SourceCorrelator = () => new SourceCorrelator(info, { event() {}, accepted() {}, dropped() {} }),
+    private readonly make: () => SourceCorrelator,
+    readonly correlator: SourceCorrelator = make(),
   ) {}
 
   /** The correlator of the process `origin` ('' is `correlator`), created on first sight. */
@@ -157,8 +158,7 @@ export class Pipeline {
   source(key: string, info: SourceInfo): Source {
     let s = this.sources.get(key);
     if (!s) {
-      const make = () => new SourceCorrelator(info, this.sink, this.limits, (id) => this.byId.get(id));
-      s = new Source(info, make(), make);
+      s = new Source(info, () => new SourceCorrelator(info, this.sink, this.limits, (id) => this.byId.get(id)));
       this.sources.set(key, s);
     }
     return s;
