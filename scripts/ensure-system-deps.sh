@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the tests drive for real (stunnel4, openssl, socat, prometheus/promtool,
-# logrotate, chromium for the status page) when they are missing. Needs root (or sudo) and Debian's package
+# logrotate, chromium for the status page, xz/zstd/bzip2 for compressed rotations) when they are missing. Needs root (or sudo) and Debian's package
 # mirror; does nothing when all are present.
 set -euo pipefail
 need=()
@@ -10,6 +10,9 @@ command -v socat >/dev/null 2>&1 || need+=(socat)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 command -v logrotate >/dev/null 2>&1 || need+=(logrotate)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v xz >/dev/null 2>&1 || need+=(xz-utils)
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
+command -v bzip2 >/dev/null 2>&1 || need+=(bzip2)
 [ ${#need[@]} -eq 0 ] && exit 0
 echo "installing Debian packages: ${need[*]}" >&2
 SUDO=""

@@ -15,7 +15,7 @@ import { fingerprintOf, FINGERPRINT_MAX } from './tail/identity.js';
 import { Pipeline, type LineCounts, type Source } from './pipeline.js';
 import { loadRuleSet } from './rules/index.js';
 import type { CorrelatorSink } from './correlate/correlator.js';
-import { isGzipPath, openScan, proxyNameFromPath, readInput, type ScanOptions, type ScanStats } from './scan.js';
+import { isCompressedPath, openScan, proxyNameFromPath, readInput, type ScanOptions, type ScanStats } from './scan.js';
 
 export interface FollowScanOptions extends ScanOptions {
   /** Ends the follow (SIGINT in the CLI). */
@@ -56,7 +56,7 @@ export async function followFiles(files: readonly string[], opts: FollowScanOpti
     const file = files[i]!;
     const { src, proxy, label } = scan.sourceFor(file);
     stats.files++;
-    if (file === '-' || isGzipPath(file)) {
+    if (file === '-' || isCompressedPath(file)) {
       // stdin is read until it ends (meanwhile the other files); a compressed rotated copy is read once, now.
       const done = readInput(file, (chunk, fp) => {
         pipeline.push(src, chunk, fp);

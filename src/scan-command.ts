@@ -127,7 +127,8 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
     if (err.code === 'EISDIR' && err.path) {
       throw new ScanInputError(`cannot read ${err.path}: EISDIR (a directory: give its log files, e.g. ${err.path.replace(/\/+$/, '')}/*.log)`);
     }
-    if (err.code && err.path) throw new ScanInputError(`cannot read ${err.path}: ${err.code}`);
+    const detail = (err as { detail?: string }).detail;
+    if (err.code && err.path) throw new ScanInputError(`cannot read ${err.path}: ${err.code}${detail ? ` (${detail})` : ''}`);
     throw e;
   }
   flush();

@@ -38,6 +38,27 @@ describe('scan of compressed rotated copies', () => {
     expect(gz.stats.lines).toEqual(plain.stats.lines);
   });
 
+  it('reads xz, zstd and bzip2 copies (logrotate compresscmd) through Debian\'s tools, the same as the plain log', async () => {
+    const older = readFileSync(FIX('unknown-ca/d5.log'));
+    writeFileSync(join(dir, 'plain.log.2'), older);
+    const plain = await scanFiles([join(dir, 'plain.log.2')], { proxy: 'ldaps' });
+    for (const [ext, tool] of [['xz', 'xz'], ['zst', 'zstd'], ['bz2', 'bzip2']] as const) {
+      const packed = spawnSync(tool, ['-c'], { input: older });
+      expect(packed.status, tool).toBe(0);
+      const f = join(dir, `ldaps.log.2.${ext}`);
+      writeFileSync(f, packed.stdout);
+      const got = await scanFiles([f]);
+      expect(got.events.map(brief), tool).toEqual(plain.events.map(brief));
+      expect(got.stats.bytes, tool).toBe(packed.stdout.length);
+    }
+    // A damaged one: exit 2, the file and the tool's own words.
+    const bad = join(dir, 'broken.log.5.xz');
+    writeFileSync(bad, readFileSync(join(dir, 'ldaps.log.2.xz')).subarray(0, 60));
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'src/bin.ts'), 'scan', bad], { cwd: REPO, encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`cannot read ${bad}: EIO (xz -dc failed (exit 1): xz: (stdin): Unexpected end of input)`);
+  });
+
   it('a damaged archive: exit 2 and a message naming it', () => {
     const good = gzipSync(readFileSync(FIX('expired/d5.log')));
     const bad = join(dir, 'broken.log.3.gz');
