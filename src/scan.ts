@@ -10,6 +10,7 @@ import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { DoctorEvent } from './events.js';
 import { LineChunker, DEFAULT_MAX_LINE_BYTES } from './tail/chunk.js';
+import { decompressorOf } from './tail/compressed.js';
 import { fingerprintOf, FINGERPRINT_MAX } from './tail/identity.js';
 import { Pipeline, type LineCounts, type PipelineOptions, type Source } from './pipeline.js';
 import { loadRuleSet } from './rules/index.js';
@@ -172,15 +173,6 @@ const READ_SIZE = 1 << 20;
 
 /** A compressed rotated copy (logrotate `compress`): read decompressed. */
 export const isGzipPath = (file: string): boolean => file.endsWith('.gz');
-
-/** Other compressions of rotated copies (logrotate `compresscmd`), read through their Debian tools. */
-const DECOMPRESSORS: Readonly<Record<string, string>> = { '.xz': 'xz', '.zst': 'zstd', '.bz2': 'bzip2' };
-
-/** The tool that decompresses `file` (`xz`, `zstd`, `bzip2`), or null. */
-export function decompressorOf(file: string): string | null {
-  const dot = file.lastIndexOf('.');
-  return dot < 0 ? null : DECOMPRESSORS[file.slice(dot)] ?? null;
-}
 
 /** Whether `file` is read whole and decompressed (never followed). */
 export const isCompressedPath = (file: string): boolean => isGzipPath(file) || decompressorOf(file) !== null;

@@ -1,44 +1,84 @@
 /**
  * Rotated copies that logrotate compressed (`compress` + `delaycompress`, as Debian's stunnel4 rotation does:
- * `path.1` stays plain, `path.2.gz` ... are gzip). A checkpoint's file found only compressed after a long
- * downtime is read through a decompressed temporary copy: the checkpoint's offsets are offsets of the
- * uncompressed bytes, so the follower reads it like any rotated file, from the checkpoint's offset.
+ * `path.1` stays plain, `path.2.gz` ... are gzip; `compresscmd xz`/`zstd`/`bzip2` give `.xz`, `.zst`, `.bz2`). A
+ * checkpoint's file found only compressed after a long downtime is read through a decompressed temporary copy:
+ * the checkpoint's offsets are offsets of the uncompressed bytes, so the follower reads it like any rotated file,
+ * from the checkpoint's offset. gzip is decompressed in-process; the others by Debian's tools (`xz -dc`, ...).
  */
+import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream, promises as fsp } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { FINGERPRINT_MAX, fingerprintOf } from './identity.js';
 
-/** The suffix logrotate gives compressed copies (its default `compressext` for gzip). */
-export const COMPRESSED_SUFFIX = '.gz';
+/** The suffixes logrotate gives compressed copies, gzip (its default) first, and the tool of the others. */
+export const COMPRESSED_SUFFIXES = ['.gz', '.xz', '.zst', '.bz2'] as const;
+const TOOLS: Readonly<Record<string, string>> = { '.xz': 'xz', '.zst': 'zstd', '.bz2': 'bzip2' };
+
+/** The tool that decompresses `file` (`xz`, `zstd`, `bzip2`; gzip needs none), or null. */
+export function decompressorOf(file: string): string | null {
+  return TOOLS[path.extname(file)] ?? null;
+}
+
+/** `name` without its compression suffix (`x.2.gz` → `x.2`), or unchanged. */
+export function withoutCompressedSuffix(name: string): string {
+  const s = COMPRESSED_SUFFIXES.find((x) => name.endsWith(x));
+  return s ? name.slice(0, -s.length) : name;
+}
 
 /**
- * The fingerprint of the uncompressed content of a gzip file (its first line), decompressing only its head.
- * Null when the file is missing, unreadable, or not gzip.
+ * The decompressed bytes of `file`. A failure (missing file, damaged archive, missing tool, the tool's exit
+ * status) is an 'error' of the stream; destroying the stream stops the tool.
+ */
+export function decompressed(file: string): Readable {
+  const tool = decompressorOf(file);
+  if (!tool) {
+    const gunzip = createGunzip();
+    const src = createReadStream(file);
+    src.on('error', (e) => gunzip.destroy(e));
+    gunzip.on('close', () => src.destroy());
+    return src.pipe(gunzip);
+  }
+  const out = new PassThrough();
+  const child = spawn(tool, ['-dc', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-300)));
+  child.on('error', (e) => out.destroy(e));
+  child.stdout.pipe(out, { end: false });
+  child.on('close', (code) => {
+    if (code === 0) out.end();
+    else out.destroy(Object.assign(new Error(`${tool} -dc ${file}: exit ${code}: ${stderr.trim()}`), { code: 'EIO', path: file }));
+  });
+  out.on('close', () => {
+    if (child.exitCode === null) child.kill();
+  });
+  return out;
+}
+
+/**
+ * The fingerprint of the uncompressed content of a compressed file (its first line), decompressing only its
+ * head. Null when the file is missing, unreadable, or not in its compression format.
  */
 export async function compressedFingerprint(file: string): Promise<string | null> {
   const parts: Buffer[] = [];
   let got = 0;
-  const src = createReadStream(file, { highWaterMark: 16 * 1024 });
-  const gunzip = createGunzip();
+  const stream = decompressed(file);
   try {
     await new Promise<void>((resolve, reject) => {
       const done = (): void => {
-        src.destroy();
-        gunzip.destroy();
+        stream.destroy();
         resolve();
       };
-      src.on('error', reject);
-      gunzip.on('error', (e) => (got > 0 ? done() : reject(e))); // a truncated archive still has its head
-      gunzip.on('data', (b: Buffer) => {
+      stream.on('error', (e) => (got > 0 ? done() : reject(e))); // a truncated archive still has its head
+      stream.on('data', (b: Buffer) => {
         parts.push(b);
         got += b.length;
         if (got >= FINGERPRINT_MAX) done();
       });
-      gunzip.on('end', done);
-      src.pipe(gunzip);
+      stream.on('end', done);
     });
   } catch {
     return null;
@@ -52,9 +92,9 @@ export async function compressedFingerprint(file: string): Promise<string | null
  */
 export async function decompressToTemp(file: string, dir = tmpdir()): Promise<string> {
   const tmpDir = await fsp.mkdtemp(path.join(dir, 'stunnel-doctor-gz-'));
-  const out = path.join(tmpDir, path.basename(file, COMPRESSED_SUFFIX));
+  const out = path.join(tmpDir, withoutCompressedSuffix(path.basename(file)));
   try {
-    await pipeline(createReadStream(file), createGunzip(), createWriteStream(out));
+    await pipeline(decompressed(file), createWriteStream(out));
   } catch (e) {
     const size = await fsp.stat(out).then((s) => s.size, () => 0);
     if (size === 0) {

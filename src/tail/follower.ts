@@ -4,7 +4,7 @@ import path from 'node:path';
 import { DEFAULT_MAX_LINE_BYTES, LineChunker, type Chunk } from './chunk.js';
 import type { CheckpointRecord, CheckpointStore } from './checkpoint.js';
 import { FINGERPRINT_MAX, fingerprintOf } from './identity.js';
-import { COMPRESSED_SUFFIX, compressedFingerprint, decompressToTemp, removeTemp } from './compressed.js';
+import { COMPRESSED_SUFFIXES, compressedFingerprint, decompressToTemp, removeTemp, withoutCompressedSuffix } from './compressed.js';
 import { errInfo, silentLogger, type TailLogger } from './log.js';
 import { logdnaTailSource, type ByteSource, type ByteSourceFactory } from './source.js';
 import { sharedWatchHub, type DirWatchHub } from './watch.js';
@@ -688,7 +688,7 @@ export class FileFollower {
         s.ino === rec.ino && s.dev === rec.dev && (rec.birthtimeMs === undefined || !(s.birthtimeMs > 0) || s.birthtimeMs === rec.birthtimeMs);
       const mode: RotationMode = !isOld(copy.st) && isOld(op.st) ? 'copytruncate' : 'rename';
       // Rotated again after it (several rotations while down): the newer rotated files come next.
-      const newer = await this.newerRotated(copy.name.endsWith(COMPRESSED_SUFFIX) ? copy.name.slice(0, -COMPRESSED_SUFFIX.length) : copy.name, op, rec.fingerprint);
+      const newer = await this.newerRotated(withoutCompressedSuffix(copy.name), op, rec.fingerprint);
       this.rotated(mode, { readFrom: copy.name, offset: rec.offset, gapBytes: copy.st.size - rec.offset, whileDown: !recovery, fingerprint: rec.fingerprint });
       await this.drainCopy(copy, rec.offset, rec.fingerprint, (g) => {
         if (!recovery) this.committed = { gen: g.id, offset: rec.offset, state: rec.state };
@@ -1210,12 +1210,21 @@ export class FileFollower {
   }
 
   /**
-   * The gzip copy of rotated name `name` (`name.gz`), decompressed into a temporary file that is removed at
-   * once (the handle keeps it readable): null when there is none, or its content is not `wantFingerprint`'s.
+   * The compressed copy of rotated name `name` (`name.gz`, `.xz`, `.zst`, `.bz2`), decompressed into a temporary
+   * file that is removed at once (the handle keeps it readable): null when there is none, or its content is not
+   * `wantFingerprint`'s.
    */
   private async openCompressed(name: string, wantFingerprint: string | null): Promise<Opened | null> {
-    if (this.stopped) return null;
-    const gz = name + COMPRESSED_SUFFIX;
+    for (const suffix of COMPRESSED_SUFFIXES) {
+      if (this.stopped) return null;
+      const op = await this.openCompressedAs(name + suffix, wantFingerprint);
+      if (op) return op;
+    }
+    return null;
+  }
+
+  private async openCompressedAs(gz: string, wantFingerprint: string | null): Promise<Opened | null> {
+    if (!(await fsp.access(gz).then(() => true, () => false))) return null;
     const fp = await compressedFingerprint(gz);
     if (fp === null || fp === '' || (wantFingerprint !== null && fp !== wantFingerprint)) return null;
     let tmp: string;

@@ -5,6 +5,7 @@
  * decompressed bytes (checkpoint offsets are offsets in the uncompressed file), then every newer rotated
  * file, compressed or not, then the file at the path: none skipped, none read twice.
  */
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -94,6 +95,36 @@ describe('rotated and compressed while down', () => {
     const expected = [...a.expected().slice(3), ...b.expected(), ...c.expected(), ...d.expected()];
     expect(await settle(f, col, expected.length)).toEqual(expected);
     expect(col.got.map((g) => g.readFrom)).toEqual([`${p}.3.gz`, `${p}.2.gz`, `${p}.2.gz`, `${p}.1`, `${p}.1`, p]);
+  });
+
+  it('logrotate compresscmd xz, zstd or bzip2: the rest of path.2.xz (.zst, .bz2) through the tool, then path.1 and the new file', async () => {
+    // Each tool as logrotate runs it: the file compressed in place, the original removed.
+    for (const [tool, ext, args] of [['xz', '.xz', ['-q']], ['zstd', '.zst', ['-q', '--rm']], ['bzip2', '.bz2', ['-q']]] as const) {
+      const lines = new Lines();
+      const dir = s.dir();
+      const p = path.join(dir, 'stunnel.log');
+      const state = path.join(dir, 'state');
+      const a = new Written().append(p, lines.take(4));
+      await s.firstRun(p, state, 4);
+
+      a.append(p, lines.take(3));
+      renameSync(p, `${p}.1`);
+      const b = new Written().append(p, lines.take(2));
+      // The second rotation: .1 becomes .2 and is compressed by the tool (its default suffix), .1 is plain.
+      renameSync(`${p}.1`, `${p}.2`);
+      expect(spawnSync(tool, [...args, `${p}.2`]).status, tool).toBe(0);
+      expect(readdirSync(dir).filter((n) => n.startsWith('stunnel.log.2')), tool).toEqual([`stunnel.log.2${ext}`]);
+      renameSync(p, `${p}.1`);
+      const c = new Written().append(p, lines.take(2));
+
+      const col = new Collector();
+      const rotatedNames = [1, 2, 3].map((i) => `${p}.${i}`);
+      const f = await s.follow({ path: p, store: await CheckpointStore.open(state), autoCommit: true, rotatedNames }, col);
+      const expected = [...a.expected().slice(4), ...b.expected(), ...c.expected()];
+      expect(await settle(f, col, expected.length), tool).toEqual(expected);
+      expect(col.got.map((g) => g.readFrom), tool).toEqual([...Array(3).fill(`${p}.2${ext}`), ...Array(2).fill(`${p}.1`), ...Array(2).fill(p)]);
+      await f.stop();
+    }
   });
 
   it('a compressed file with another first line is not taken for the checkpoint\'s', async () => {
