@@ -11,6 +11,7 @@ import type { Writable } from 'node:stream';
 import { pino, type Logger } from 'pino';
 import type { DoctorEvent, ProxyStartedEvent } from './events.js';
 import { Pipeline, type Source, type SourceSnapshot } from './pipeline.js';
+import { logrotateNames } from './tail/rotated-names.js';
 import { loadRuleSet, type RuleSet } from './rules/index.js';
 import { DoctorMetrics, type RotationMode } from './sinks/metrics.js';
 import { EventHub } from './sinks/hub.js';
@@ -308,8 +309,8 @@ export class Doctor {
     f.follower = new FileFollower({
       path,
       key,
-      // logrotate numbers rotated files: a checkpoint's file may be several rotations back after downtime.
-      rotatedNames: [1, 2, 3, 4, 5].map((i) => `${path}.${i}`),
+      // A checkpoint's file may be several rotations back after downtime: numbered or dated (dateext) copies.
+      rotatedNames: logrotateNames,
       ...(this.store ? { store: this.store } : {}),
       maxLineBytes: this.opts.maxLineBytes ?? 64 * 1024,
       pollMs: this.opts.pollMs ?? 1000,

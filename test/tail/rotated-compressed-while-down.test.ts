@@ -12,6 +12,7 @@ import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CheckpointStore } from '../../src/tail/checkpoint.js';
+import { logrotateNames } from '../../src/tail/rotated-names.js';
 import { Collector, Lines, Scratch, settle, Written } from './helpers.js';
 
 const s = new Scratch();
@@ -125,6 +126,30 @@ describe('rotated and compressed while down', () => {
       expect(col.got.map((g) => g.readFrom), tool).toEqual([...Array(3).fill(`${p}.2${ext}`), ...Array(2).fill(`${p}.1`), ...Array(2).fill(p)]);
       await f.stop();
     }
+  });
+
+  it('logrotate dateext (Red Hat\'s default): the rest of path-YYYYMMDD.gz, the newer dated copy, then the new file', async () => {
+    const lines = new Lines();
+    const dir = s.dir();
+    const p = path.join(dir, 'stunnel.log');
+    const state = path.join(dir, 'state');
+    const a = new Written().append(p, lines.take(4));
+    await s.firstRun(p, state, 4);
+
+    a.append(p, lines.take(3));
+    renameSync(p, `${p}-20261201`);
+    const b = new Written().append(p, lines.take(2));
+    renameSync(p, `${p}-20261202`);
+    compress(`${p}-20261201`); // compress + delaycompress: the older copy is compressed at the next rotation
+    const c = new Written().append(p, lines.take(2));
+    new Written().append(path.join(dir, 'other.log-20261203'), lines.take(1)); // another log's copy: not ours
+
+    expect(logrotateNames(p).slice(5)).toEqual([`${p}-20261202`, `${p}-20261201`]);
+    const col = new Collector();
+    const f = await s.follow({ path: p, store: await CheckpointStore.open(state), autoCommit: true, rotatedNames: logrotateNames }, col);
+    const expected = [...a.expected().slice(4), ...b.expected(), ...c.expected()];
+    expect(await settle(f, col, expected.length)).toEqual(expected);
+    expect(col.got.map((g) => g.readFrom)).toEqual([...Array(3).fill(`${p}-20261201.gz`), ...Array(2).fill(`${p}-20261202`), ...Array(2).fill(p)]);
   });
 
   it('a compressed file with another first line is not taken for the checkpoint\'s', async () => {
