@@ -15,6 +15,7 @@ import { fingerprintOf, FINGERPRINT_MAX } from './tail/identity.js';
 import { Pipeline, type LineCounts, type Source } from './pipeline.js';
 import { loadRuleSet } from './rules/index.js';
 import type { CorrelatorSink } from './correlate/correlator.js';
+import { logrotateNames } from './tail/rotated-names.js';
 import { isCompressedPath, openScan, proxyNameFromPath, readInput, type ScanOptions, type ScanStats } from './scan.js';
 
 export interface FollowScanOptions extends ScanOptions {
@@ -73,6 +74,7 @@ export async function followFiles(files: readonly string[], opts: FollowScanOpti
     const ends = new Map<number, number>();
     const f: FileFollower = new FileFollower({
       path: file,
+      rotatedNames: logrotateNames, // a copytruncate copy may be numbered or dated
       pollMs: opts.pollMs,
       maxLineBytes,
       onChunk(chunk, ref) {
