@@ -26,7 +26,7 @@ describe('configuration file', () => {
     expect(problems('listen: 0.0.0.0:99999\nproxies:\n  - name: a\n    lgo: /tmp/a.log\n  - glob: /x/*.log\n    stderr: /x/a.err\n')).toEqual([
       'doctor.yml:1:9: listen: listen port is 0 to 65535',
       'doctor.yml:4:5: proxies.0: unknown key "lgo"',
-      expect.stringMatching(/^doctor\.yml:3:5: proxies\.0: give exactly one of "log"/),
+      expect.stringMatching(/^doctor\.yml:3:5: proxies\.0: give "log" \(one file\), "glob" \(many\), or "stunnelConfig" alone/),
       expect.stringMatching(/^doctor\.yml:6:13: proxies\.1\.stderr: "stderr" goes with one "log"/),
     ]);
     expect(problems('proxies:\n  - name: a\n    log: [unclosed\n')[0]).toMatch(/^doctor\.yml:4:1: YAML: /);
