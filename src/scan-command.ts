@@ -163,8 +163,16 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
   return report.failures > 0 ? 1 : 0;
 }
 
-/** V8's incremental marking off during a one-shot scan (`on`), back on after it (the process may go on: tests, a library user). */
+/** The process was started with incremental marking off (node's flags or NODE_OPTIONS): leave it so. */
+const startedWithout = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]
+  .some((a) => a === '--no-incremental-marking' || a === '--no-incremental_marking');
+
+/**
+ * V8's incremental marking off during a one-shot scan (`on`), back on after it (the process may go on: tests, a
+ * library user), unless it was off from the start.
+ */
 function batchGc(on: boolean): void {
+  if (startedWithout) return;
   setFlagsFromString(on ? '--no-incremental-marking' : '--incremental-marking');
 }
 
