@@ -156,8 +156,11 @@ export interface FollowerOptions {
   autoCommit?: boolean;
   /** Where to start in a file present at start() with no checkpoint. Default 'beginning'. */
   startAt?: 'beginning' | 'end';
-  /** Names a rotated copy may have (default `[path + '.1']`), searched by fingerprint. */
-  rotatedNames?: string[] | ((path: string) => string[]);
+  /**
+   * Names a rotated copy may have (default `[path + '.1']`), searched by fingerprint. A function is asked with
+   * `forWatch` true for the names to watch at every check (cheap, fixed names), false when searching.
+   */
+  rotatedNames?: string[] | ((path: string, forWatch: boolean) => string[]);
   /** Bound for one line (passed to LineChunker). Default 16 KiB. */
   maxLineBytes?: number;
   /** Fallback poll period when no filesystem event arrives (default 1000 ms). */
@@ -519,7 +522,7 @@ export class FileFollower {
   }
 
   private watchTargets(): [string, string][] {
-    const names = new Set<string>([this.path, ...this.rotatedNames()]);
+    const names = new Set<string>([this.path, ...this.rotatedNames(true)]);
     if (this.linkTarget) names.add(path.resolve(path.dirname(this.path), this.linkTarget));
     return [...names].map((n) => [path.dirname(n), path.basename(n)]);
   }
@@ -549,10 +552,10 @@ export class FileFollower {
     this.watchLive = this.unsubs.size === wanted.size;
   }
 
-  private rotatedNames(): string[] {
+  private rotatedNames(forWatch = false): string[] {
     const r = this.opts.rotatedNames;
     if (!r) return [this.path + '.1'];
-    return (typeof r === 'function' ? r(this.path) : r).map((n) => path.resolve(path.dirname(this.path), n));
+    return (typeof r === 'function' ? r(this.path, forWatch) : r).map((n) => path.resolve(path.dirname(this.path), n));
   }
 
   // ------------------------------------------------------------------------------------------ the check

@@ -30,8 +30,13 @@ function cachedReaddir(dir: string): string[] {
   return entries;
 }
 
-export function logrotateNames(p: string, readdir: (dir: string) => string[] = cachedReaddir): string[] {
+/**
+ * `forWatch`: only the numbered names (the follower watches them at every check; a dated copy is looked for when
+ * searching, which lists the directory).
+ */
+export function logrotateNames(p: string, forWatch = false, readdir: (dir: string) => string[] = cachedReaddir): string[] {
   const numbered = [1, 2, 3, 4, 5].map((i) => `${p}.${i}`);
+  if (forWatch) return numbered;
   const dir = path.dirname(p);
   const base = path.basename(p);
   let entries: string[];
