@@ -171,14 +171,15 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
 /** Bytes read at once from a file. */
 const READ_SIZE = 1 << 20;
 
-/** A compressed rotated copy (logrotate `compress`): read decompressed. */
+/** A gzip-compressed rotated copy (logrotate `compress`): read decompressed in-process. */
 export const isGzipPath = (file: string): boolean => file.endsWith('.gz');
 
 /** Whether `file` is read whole and decompressed (never followed). */
 export const isCompressedPath = (file: string): boolean => isGzipPath(file) || decompressorOf(file) !== null;
 
 /**
- * Reads input `file` whole into `onChunk` (readInto): `-` is stdin, a `.gz` file is decompressed (its offsets
+ * Reads input `file` whole into `onChunk` (readInto): `-` is stdin, a `.gz` file is decompressed (`.xz`, `.zst`,
+ * `.bz2` through their tools: readThrough) (its offsets
  * are offsets in the uncompressed text; `onBytes` counts the bytes of the file, as its size does). A failed
  * read or decompression is thrown with the file's path.
  */
