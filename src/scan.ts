@@ -2,15 +2,12 @@
  * One-shot diagnosis of whole files: the same pipeline as the sidecar, read from the first byte to the
  * last, with unconcluded failures emitted at the end of input.
  */
-import { spawn } from 'node:child_process';
-import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { createGunzip } from 'node:zlib';
 import type { Readable } from 'node:stream';
 import type { DoctorEvent } from './events.js';
 import { LineChunker, DEFAULT_MAX_LINE_BYTES } from './tail/chunk.js';
-import { decompressorOf } from './tail/compressed.js';
+import { decompressed, isCompressedName } from './tail/compressed.js';
 import { fingerprintOf, FINGERPRINT_MAX } from './tail/identity.js';
 import { Pipeline, type LineCounts, type PipelineOptions, type Source } from './pipeline.js';
 import { loadRuleSet } from './rules/index.js';
@@ -171,15 +168,12 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
 /** Bytes read at once from a file. */
 const READ_SIZE = 1 << 20;
 
-/** A gzip-compressed rotated copy (logrotate `compress`): read decompressed in-process. */
-export const isGzipPath = (file: string): boolean => file.endsWith('.gz');
-
 /** Whether `file` is read whole and decompressed (never followed). */
-export const isCompressedPath = (file: string): boolean => isGzipPath(file) || decompressorOf(file) !== null;
+export const isCompressedPath = isCompressedName;
 
 /**
  * Reads input `file` whole into `onChunk` (readInto): `-` is stdin, a `.gz` file is decompressed (`.xz`, `.zst`,
- * `.bz2` through their tools: readThrough) (its offsets
+ * `.bz2` through their tools: tail/compressed.ts) (its offsets
  * are offsets in the uncompressed text; `onBytes` counts the bytes of the file, as its size does). A failed
  * read or decompression is thrown with the file's path.
  */
@@ -191,63 +185,13 @@ export async function readInput(
   signal?: AbortSignal,
 ): Promise<void> {
   if (file === '-') return readInto(process.stdin, onChunk, maxLineBytes, onBytes, signal);
-  const tool = decompressorOf(file);
-  if (tool) return readThrough(tool, file, onChunk, maxLineBytes, onBytes, signal);
-  if (!isGzipPath(file)) return readInto(fileChunks(file), onChunk, maxLineBytes, onBytes, signal);
-  const raw = createReadStream(file, { highWaterMark: READ_SIZE });
+  if (!isCompressedPath(file)) return readInto(fileChunks(file), onChunk, maxLineBytes, onBytes, signal);
   try {
-    const gunzip = createGunzip({ chunkSize: 1 << 20 });
-    raw.on('data', (b: Buffer | string) => onBytes(b.length));
-    raw.on('error', (e) => gunzip.destroy(e));
-    raw.pipe(gunzip);
-    await readInto(gunzip, onChunk, maxLineBytes, () => {}, signal);
+    await readInto(decompressed(file, onBytes), onChunk, maxLineBytes, () => {}, signal);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
     throw err.path ? err : Object.assign(err, { path: file, code: err.code ?? 'EIO' });
-  } finally {
-    raw.destroy();
   }
-}
-
-/**
- * `file` decompressed by `tool -dc` (its bytes fed from here, so `onBytes` counts the file's bytes). A missing
- * tool, a damaged archive or an unreadable file is thrown with the file's path and the tool's own message.
- */
-async function readThrough(
-  tool: string,
-  file: string,
-  onChunk: (chunk: import('./tail/chunk.js').Chunk, fingerprint: string) => void,
-  maxLineBytes: number,
-  onBytes: (n: number) => void,
-  signal?: AbortSignal,
-): Promise<void> {
-  const raw = createReadStream(file, { highWaterMark: READ_SIZE });
-  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-500)));
-  const exited = new Promise<{ code: number | null; error?: NodeJS.ErrnoException }>((resolve) => {
-    child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: null, error }));
-    child.once('close', (code) => resolve({ code }));
-  });
-  const fail = (code: string, why: string): NodeJS.ErrnoException =>
-    Object.assign(new Error(`${file}: ${why}`), { path: file, code, detail: why });
-  let readError: NodeJS.ErrnoException | null = null;
-  raw.on('data', (b: Buffer | string) => onBytes(b.length));
-  raw.on('error', (e: NodeJS.ErrnoException) => {
-    readError = e;
-    child.stdin.destroy();
-  });
-  child.stdin.on('error', () => {}); // the tool quit early (a damaged archive): its exit status says why
-  raw.pipe(child.stdin);
-  try {
-    await readInto(child.stdout, onChunk, maxLineBytes, () => {}, signal);
-  } finally {
-    raw.destroy();
-  }
-  const r = await exited;
-  if (readError) throw Object.assign(readError as NodeJS.ErrnoException, { path: file });
-  if (r.error) throw fail(r.error.code === 'ENOENT' ? 'ENOENT' : r.error.code ?? 'EIO', r.error.code === 'ENOENT' ? `${tool} is not installed` : r.error.message);
-  if (r.code !== 0 && !signal?.aborted) throw fail('EIO', `${tool} -dc failed (exit ${r.code}): ${stderr.trim().split('\n').pop() ?? ''}`);
 }
 
 /**

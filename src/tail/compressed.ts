@@ -23,6 +23,11 @@ export function decompressorOf(file: string): string | null {
   return TOOLS[path.extname(file)] ?? null;
 }
 
+/** Whether `name` is a compressed copy (read whole, decompressed; never followed). */
+export function isCompressedName(name: string): boolean {
+  return COMPRESSED_SUFFIXES.some((x) => name.endsWith(x));
+}
+
 /** `name` without its compression suffix (`x.2.gz` → `x.2`), or unchanged. */
 export function withoutCompressedSuffix(name: string): string {
   const s = COMPRESSED_SUFFIXES.find((x) => name.endsWith(x));
@@ -30,29 +35,40 @@ export function withoutCompressedSuffix(name: string): string {
 }
 
 /**
- * The decompressed bytes of `file`. A failure (missing file, damaged archive, missing tool, the tool's exit
- * status) is an 'error' of the stream; destroying the stream stops the tool.
+ * The decompressed bytes of `file`; `onBytes` is told the file's own bytes as they are read (a progress bar measures
+ * against the file's size). A failure is an 'error' of the stream carrying the file's `path` and a `code` (the
+ * read's, zlib's, ENOENT for a missing tool, EIO for the tool's exit status, with its words in `detail`);
+ * destroying the stream stops the tool.
  */
-export function decompressed(file: string): Readable {
+export function decompressed(file: string, onBytes?: (n: number) => void): Readable {
+  const raw = createReadStream(file, { highWaterMark: 1 << 20 });
+  if (onBytes) raw.on('data', (b: Buffer | string) => onBytes(b.length));
   const tool = decompressorOf(file);
   if (!tool) {
-    const gunzip = createGunzip();
-    const src = createReadStream(file);
-    src.on('error', (e) => gunzip.destroy(e));
-    gunzip.on('close', () => src.destroy());
-    return src.pipe(gunzip);
+    const gunzip = createGunzip({ chunkSize: 1 << 20 });
+    raw.on('error', (e) => gunzip.destroy(e));
+    gunzip.on('close', () => raw.destroy());
+    return raw.pipe(gunzip);
   }
   const out = new PassThrough();
-  const child = spawn(tool, ['-dc', '--', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const fail = (code: string, detail: string): Error => Object.assign(new Error(`${file}: ${detail}`), { path: file, code, detail });
+  const child = spawn(tool, ['-dc'], { stdio: ['pipe', 'pipe', 'pipe'] });
   let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-300)));
-  child.on('error', (e) => out.destroy(e));
+  child.stderr.on('data', (b: Buffer) => (stderr = (stderr + b.toString()).slice(-500)));
+  child.on('error', (e: NodeJS.ErrnoException) => out.destroy(e.code === 'ENOENT' ? fail('ENOENT', `${tool} is not installed`) : e));
+  child.stdin.on('error', () => {}); // the tool quit early (a damaged archive): its exit status says why
+  raw.on('error', (e) => {
+    out.destroy(Object.assign(e, { path: file }));
+    child.stdin.destroy();
+  });
+  raw.pipe(child.stdin);
   child.stdout.pipe(out, { end: false });
   child.on('close', (code) => {
     if (code === 0) out.end();
-    else out.destroy(Object.assign(new Error(`${tool} -dc ${file}: exit ${code}: ${stderr.trim()}`), { code: 'EIO', path: file }));
+    else if (code !== null) out.destroy(fail('EIO', `${tool} -dc failed (exit ${code}): ${stderr.trim().split('\n').pop() ?? ''}`));
   });
   out.on('close', () => {
+    raw.destroy();
     if (child.exitCode === null) child.kill();
   });
   return out;
