@@ -42,6 +42,13 @@ function rotate(p: string, keep = 5): void {
   renameSync(p, `${p}.1`);
 }
 
+/** The restart: following `p` again from its checkpoint in `state`, searching rotated copies as the sidecar does. */
+async function resume(p: string, state: string) {
+  const col = new Collector();
+  const f = await s.follow({ path: p, store: await CheckpointStore.open(state), autoCommit: true, rotatedNames: logrotateNames }, col);
+  return { col, f };
+}
+
 const ourTemps = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('stunnel-doctor-gz-'));
 
 describe('rotated and compressed while down', () => {
@@ -60,9 +67,7 @@ describe('rotated and compressed while down', () => {
     rotate(p);
     const c = new Written().append(p, lines.take(2));
 
-    const col = new Collector();
-    const rotatedNames = [1, 2, 3, 4, 5].map((i) => `${p}.${i}`);
-    const f = await s.follow({ path: p, store: await CheckpointStore.open(state), autoCommit: true, rotatedNames }, col);
+    const { col, f } = await resume(p, state);
     const expected = [...a.expected().slice(4), ...b.expected(), ...c.expected()];
     expect(await settle(f, col, expected.length)).toEqual(expected);
     expect(col.got.map((g) => g.readFrom)).toEqual([...Array(3).fill(`${p}.2.gz`), ...Array(2).fill(`${p}.1`), ...Array(2).fill(p)]);
@@ -90,9 +95,7 @@ describe('rotated and compressed while down', () => {
     rotate(p);
     const d = new Written().append(p, lines.take(1));
 
-    const col = new Collector();
-    const rotatedNames = [1, 2, 3, 4, 5].map((i) => `${p}.${i}`);
-    const f = await s.follow({ path: p, store: await CheckpointStore.open(state), autoCommit: true, rotatedNames }, col);
+    const { col, f } = await resume(p, state);
     const expected = [...a.expected().slice(3), ...b.expected(), ...c.expected(), ...d.expected()];
     expect(await settle(f, col, expected.length)).toEqual(expected);
     expect(col.got.map((g) => g.readFrom)).toEqual([`${p}.3.gz`, `${p}.2.gz`, `${p}.2.gz`, `${p}.1`, `${p}.1`, p]);
@@ -118,9 +121,7 @@ describe('rotated and compressed while down', () => {
       renameSync(p, `${p}.1`);
       const c = new Written().append(p, lines.take(2));
 
-      const col = new Collector();
-      const rotatedNames = [1, 2, 3].map((i) => `${p}.${i}`);
-      const f = await s.follow({ path: p, store: await CheckpointStore.open(state), autoCommit: true, rotatedNames }, col);
+      const { col, f } = await resume(p, state);
       const expected = [...a.expected().slice(4), ...b.expected(), ...c.expected()];
       expect(await settle(f, col, expected.length), tool).toEqual(expected);
       expect(col.got.map((g) => g.readFrom), tool).toEqual([...Array(3).fill(`${p}.2${ext}`), ...Array(2).fill(`${p}.1`), ...Array(2).fill(p)]);
@@ -145,8 +146,7 @@ describe('rotated and compressed while down', () => {
     new Written().append(path.join(dir, 'other.log-20261203'), lines.take(1)); // another log's copy: not ours
 
     expect(logrotateNames(p).slice(5)).toEqual([`${p}-20261202`, `${p}-20261201`]);
-    const col = new Collector();
-    const f = await s.follow({ path: p, store: await CheckpointStore.open(state), autoCommit: true, rotatedNames: logrotateNames }, col);
+    const { col, f } = await resume(p, state);
     const expected = [...a.expected().slice(4), ...b.expected(), ...c.expected()];
     expect(await settle(f, col, expected.length)).toEqual(expected);
     expect(col.got.map((g) => g.readFrom)).toEqual([...Array(3).fill(`${p}-20261201.gz`), ...Array(2).fill(`${p}-20261202`), ...Array(2).fill(p)]);
@@ -168,9 +168,7 @@ describe('rotated and compressed while down', () => {
     renameSync(`${other}.gz`, `${p}.2.gz`);
     const c = new Written().append(p, lines.take(2));
 
-    const col = new Collector();
-    const rotatedNames = [1, 2, 3].map((i) => `${p}.${i}`);
-    const f = await s.follow({ path: p, store: await CheckpointStore.open(state), autoCommit: true, rotatedNames }, col);
+    const { col, f } = await resume(p, state);
     expect(await settle(f, col, c.expected().length)).toEqual(c.expected());
     expect(col.noticesOf('rotated')).toEqual([expect.objectContaining({ mode: 'replaced', whileDown: true })]);
   });
