@@ -61,13 +61,15 @@ export class Source {
   /** The correlator of the process `origin` ('' is `correlator`), created on first sight. */
   correlatorFor(origin: string): SourceCorrelator {
     if (origin === '') return this.correlator;
+    // Runs of lines from one process are the common case: no map work for them.
+    if (origin === this.lastOrigin && this.lastCorrelator) return this.lastCorrelator;
     let c = this.origins.get(origin);
     if (c) {
       if (this.origins.size > 1) {
         this.origins.delete(origin);
         this.origins.set(origin, c);
       }
-      return c;
+      return this.remember(origin, c);
     }
     if (this.origins.size >= MAX_ORIGINS) {
       const [oldest, gone] = this.origins.entries().next().value as [string, SourceCorrelator];
@@ -76,6 +78,15 @@ export class Source {
     }
     c = this.make();
     this.origins.set(origin, c);
+    return this.remember(origin, c);
+  }
+
+  private lastOrigin = '';
+  private lastCorrelator: SourceCorrelator | null = null;
+
+  private remember(origin: string, c: SourceCorrelator): SourceCorrelator {
+    this.lastOrigin = origin;
+    this.lastCorrelator = c;
     return c;
   }
 
@@ -114,6 +125,7 @@ export class Source {
   restore(s: SourceSnapshot): void {
     this.correlator.restore(s);
     this.origins.clear();
+    this.lastCorrelator = null;
     for (const [o, snap] of Object.entries(s.origins ?? {})) this.correlatorFor(o).restore(snap);
   }
 }
