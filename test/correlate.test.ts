@@ -89,3 +89,31 @@ describe('bounded state', () => {
     expect(capped.stats.dropped.connection_cap ?? 0).toBeGreaterThan(0);
   });
 });
+
+describe('a long-lived source', () => {
+  // The open-connection map is renewed every ~1,024 connections (a V8 garbage-retention fix, see openConn): the
+  // renewal must keep every open connection, in age order (the cap evicts the oldest).
+  it('gives every replay of a real log the events of the first, over 2,500 connections, with and without a cap', async () => {
+    const path = scenarioLogs.find((p) => p.includes('multi-service') && p.endsWith('d5.log'))!;
+    const bytes = readFileSync(path);
+    const rules = await loadRuleSet();
+    const replays = 500;
+    for (const limits of [{}, { maxOpenConnections: 1 }, { maxOpenConnections: 2 }]) {
+      const events: DoctorEvent[] = [];
+      const sink: CorrelatorSink = { event: (e) => events.push(e), accepted() {}, dropped() {} };
+      const pipeline = new Pipeline(rules, sink, { limits });
+      const src = pipeline.source('p', { proxy: 'p', file: path });
+      const chunker = new LineChunker(0);
+      /** Events emitted while each replay was read (a replay's start banner also concludes the run before it). */
+      const segments: unknown[][] = [];
+      for (let i = 0; i < replays; i++) {
+        const before = events.length;
+        chunker.push(bytes, (c) => pipeline.push(src, c, 'fp'));
+        segments.push(events.slice(before).map((e) => [e.kind, e.reason, e.service, e.connection, e.detail]));
+      }
+      const label = JSON.stringify(limits);
+      expect(segments[1]!.length, label).toBeGreaterThanOrEqual(5);
+      for (let i = 2; i < replays; i++) expect(segments[i], `${label} replay ${i}`).toEqual(segments[1]);
+    }
+  });
+});
