@@ -8,6 +8,9 @@ import type { Kind, Severity } from '../events.js';
 import type { Action, RuleSpec } from './schema.js';
 import { captureNames, type LocatedRule } from './load.js';
 import { compilePattern, type Engine, type Pattern } from './engine.js';
+import { inCharSet, prefilterOf, type CharSet } from './prefilter.js';
+
+export { literalPrefix } from './prefilter.js';
 
 export interface CompiledRule {
   readonly spec: LocatedRule;
@@ -33,6 +36,12 @@ export interface CompiledRule {
   readonly hintHasVars: boolean;
   /** Literal text every match starts with ('' when the pattern has none). */
   readonly prefix: string;
+  /**
+   * The characters a match may have right after `prefix` (null: any), and a literal every match contains after
+   * it ('' when none): see prefilter.ts. Only for patterns on V8's engine (RE2's syntax is not read).
+   */
+  readonly follow: CharSet | null;
+  readonly required: string;
   readonly levels: number;
   readonly scopes: number;
   readonly formats: number;
@@ -129,45 +138,6 @@ const DEFAULT_SEVERITY: Record<Kind, Severity> = {
   config_reloaded: 'info',
 };
 
-/** The literal text a `^`-anchored pattern must start with. */
-export function literalPrefix(source: string): string {
-  if (!source.startsWith('^') || hasTopLevelAlternation(source)) return '';
-  let out = '';
-  for (let i = 1; i < source.length; i++) {
-    const c = source[i]!;
-    let lit: string | null = null;
-    let width = 1;
-    if (c === '\\') {
-      const n = source[i + 1];
-      if (n !== undefined && !/[A-Za-z0-9]/.test(n)) {
-        lit = n;
-        width = 2;
-      }
-    } else if (!'.[]()*+?{}|^$'.includes(c)) lit = c;
-    if (lit === null) break;
-    const after = source[i + width];
-    if (after === '*' || after === '?' || after === '{') break; // optional: not part of the prefix
-    out += lit;
-    i += width - 1;
-  }
-  return out;
-}
-
-function hasTopLevelAlternation(source: string): boolean {
-  let depth = 0;
-  let inClass = false;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i];
-    if (c === '\\') i++;
-    else if (inClass) inClass = c !== ']';
-    else if (c === '[') inClass = true;
-    else if (c === '(') depth++;
-    else if (c === ')') depth--;
-    else if (c === '|' && depth === 0) return true;
-  }
-  return false;
-}
-
 export function compileRule(spec: LocatedRule): CompiledRule {
   const m = spec.match;
   const lv = m.level === undefined ? [0, 1, 2, 3, 4, 5, 6, 7] : Array.isArray(m.level) ? m.level : [m.level];
@@ -203,6 +173,7 @@ export function compileRule(spec: LocatedRule): CompiledRule {
     }
   });
   const hint = spec.hint ?? '';
+  const pre = prefilterOf(m.message);
   return {
     spec,
     id: spec.id,
@@ -214,7 +185,10 @@ export function compileRule(spec: LocatedRule): CompiledRule {
     fieldGroups,
     fieldSlots,
     hintHasVars: hint.includes('{'),
-    prefix: literalPrefix(m.message),
+    prefix: pre.prefix,
+    follow: engine === 'backtracking' ? pre.follow : null,
+    // Worth a search only when longer than what the prefix and follow tests already looked at.
+    required: engine === 'backtracking' && pre.required.length >= 3 ? pre.required : '',
     levels: lv.reduce((a, l) => a | (1 << l), 0),
     scopes,
     formats,
@@ -232,6 +206,9 @@ interface ByteCandidate {
   scopes: number;
   formats: number;
   prefix: Buffer | null;
+  /** prefix.length when `follow` is set (the byte after the prefix must be in it), else -1. */
+  followAt: number;
+  follow: CharSet | null;
 }
 
 export interface RuleMatch {
@@ -273,6 +250,9 @@ export class RuleSet {
           formats: r.formats,
           // eslint-disable-next-line no-control-regex
           prefix: r.prefix.length > 1 && /^[\x00-\x7f]*$/.test(r.prefix) ? Buffer.from(r.prefix, 'latin1') : null,
+          ...(r.follow !== null && /^[\x00-\x7f]*$/.test(r.prefix)
+            ? { followAt: r.prefix.length, follow: r.follow }
+            : { followAt: -1, follow: null }),
         })),
       ),
     );
@@ -292,10 +272,13 @@ export class RuleSet {
       const r = bucket[i]!;
       if ((r.scopes & scope) === 0 || (r.formats & format) === 0) continue;
       const p = r.prefix;
-      if (p === null) return true;
-      const pl = p.length;
-      if (pl > n) continue;
-      for (let j = 1; j < pl; j++) if (buf[from + j] !== p[j]) continue outer;
+      if (p !== null) {
+        const pl = p.length;
+        if (pl > n) continue;
+        for (let j = 1; j < pl; j++) if (buf[from + j] !== p[j]) continue outer;
+      }
+      // A byte >= 0x80 starts a non-ASCII character (or an invalid one, decoded as U+FFFD: non-ASCII too).
+      if (r.followAt >= 0 && !inCharSet(r.follow!, r.followAt < n ? buf[from + r.followAt]! : NaN)) continue;
       return true;
     }
     return false;
@@ -330,11 +313,19 @@ export class RuleSet {
     const bucket = this.index[rec.level]![c < 128 ? c : 128]!;
     const scope = SCOPE_BIT[rec.idClass];
     const format = FORMAT_BIT[rec.format];
+    // Rules that differ only in their condition share a pattern: it runs once per message.
+    let lastRule: CompiledRule | null = null;
+    let last: RegExpExecArray | string[] | null = null;
     for (let i = 0; i < bucket.length; i++) {
       const r = bucket[i]!;
       if ((r.scopes & scope) === 0 || (r.formats & format) === 0) continue;
-      if (r.prefix.length > 1 && !msg.startsWith(r.prefix)) continue;
-      const m = execRule(r, msg);
+      const pl = r.prefix.length;
+      if (pl > 1 && !msg.startsWith(r.prefix)) continue;
+      if (r.follow !== null && !inCharSet(r.follow, msg.charCodeAt(pl))) continue;
+      if (r.required !== '' && !msg.includes(r.required, pl)) continue;
+      const m: RegExpExecArray | string[] | null = lastRule !== null && lastRule.spec.match.message === r.spec.match.message ? last : execRule(r, msg);
+      lastRule = r;
+      last = m;
       if (m === null) continue;
       if (r.when !== null && !accept(r, m)) continue;
       this.lastExec = m;

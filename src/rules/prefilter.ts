@@ -1,0 +1,293 @@
+/**
+ * Cheap tests that tell, before a rule's regular expression runs, that it cannot match a message: what RE2 and
+ * Hyperscan call a prefilter, read off the pattern's source once at compile time. Three facts about a
+ * `^`-anchored pattern:
+ *   - its literal prefix (`^Service \[` → `Service [`): the message must start with it;
+ *   - the characters that may follow the prefix (`^Connection (?:reset|closed)` → `r` or `c`);
+ *   - a literal that every match contains after the prefix (`^Service \[(.*)\] accepted` → `] accepted`).
+ * Each analysis is conservative: when it cannot tell (a class it does not read, an optional or repeated
+ * element, an alternation at the top), it gives nothing, and the pattern alone decides.
+ */
+
+/** Characters allowed at one position: a bit per ASCII code, and one flag for every other character. */
+export interface CharSet {
+  /** 128 bits: bit (c & 31) of ascii[c >> 5]. */
+  readonly ascii: Uint32Array;
+  readonly nonAscii: boolean;
+}
+
+export interface Prefilter {
+  /** Literal text every match starts with ('' when the pattern has none). */
+  prefix: string;
+  /** The characters a match may have right after the prefix; null when any (or unknown). */
+  follow: CharSet | null;
+  /** A literal every match contains at or after the end of the prefix; '' when none was found. */
+  required: string;
+}
+
+/** Whether `c` (a char code, NaN past the end) is in `s`. */
+export function inCharSet(s: CharSet, c: number): boolean {
+  if (c < 128) return (s.ascii[c >> 5]! & (1 << (c & 31))) !== 0;
+  return c >= 128 && s.nonAscii;
+}
+
+const META = '.[]()*+?{}|^$';
+const QUANTIFIERS = '*+?{';
+
+/** The literal character of an escape (`\[` → `[`), null for a class or assertion escape (`\d`, `\b`, `\u`...). */
+function escapedLiteral(n: string | undefined): string | null {
+  return n !== undefined && !/[A-Za-z0-9]/.test(n) ? n : null;
+}
+
+/** The literal prefix of a `^`-anchored pattern and the source index where it ends. */
+function prefixOf(source: string): { text: string; end: number } {
+  if (!source.startsWith('^') || topLevelAlternation(source)) return { text: '', end: -1 };
+  let out = '';
+  let i = 1;
+  for (; i < source.length; i++) {
+    const c = source[i]!;
+    let lit: string | null = null;
+    let width = 1;
+    if (c === '\\') {
+      lit = escapedLiteral(source[i + 1]);
+      width = 2;
+    } else if (!META.includes(c)) lit = c;
+    if (lit === null) break;
+    const after = source[i + width];
+    if (after === '*' || after === '?' || after === '{') break; // optional: not part of the prefix
+    out += lit;
+    i += width - 1;
+  }
+  return { text: out, end: i };
+}
+
+/** The literal text a `^`-anchored pattern must start with. */
+export function literalPrefix(source: string): string {
+  return prefixOf(source).text;
+}
+
+function topLevelAlternation(source: string): boolean {
+  let depth = 0;
+  let inClass = false;
+  for (let i = 0; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')') depth--;
+    else if (c === '|' && depth === 0) return true;
+  }
+  return false;
+}
+
+/** Index just past the `)` closing the group opened at `open`, or -1. */
+function groupEnd(source: string, open: number): number {
+  let depth = 0;
+  let inClass = false;
+  for (let i = open; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (inClass) inClass = c !== ']';
+    else if (c === '[') inClass = true;
+    else if (c === '(') depth++;
+    else if (c === ')' && --depth === 0) return i + 1;
+  }
+  return -1;
+}
+
+/** Index just past the `]` closing the class opened at `open`, or -1. */
+function classEnd(source: string, open: number): number {
+  for (let i = open + 1; i < source.length; i++) {
+    const c = source[i];
+    if (c === '\\') i++;
+    else if (c === ']' && i > open + 1) return i + 1;
+  }
+  return -1;
+}
+
+class Builder {
+  readonly ascii = new Uint32Array(4);
+  nonAscii = false;
+  add(code: number): void {
+    if (code < 128) this.ascii[code >> 5]! |= 1 << (code & 31);
+    else this.nonAscii = true;
+  }
+  range(from: number, to: number): void {
+    for (let c = from; c <= Math.min(to, 127); c++) this.add(c);
+    if (to >= 128) this.nonAscii = true;
+  }
+  union(s: CharSet): void {
+    for (let k = 0; k < 4; k++) this.ascii[k]! |= s.ascii[k]!;
+    this.nonAscii ||= s.nonAscii;
+  }
+  done(): CharSet {
+    return { ascii: this.ascii, nonAscii: this.nonAscii };
+  }
+}
+
+/** The characters of a class `[...]` opened at `open` (null: negated, or an escape it does not read). */
+function classSet(source: string, open: number, close: number): CharSet | null {
+  if (source[open + 1] === '^') return null;
+  const b = new Builder();
+  for (let i = open + 1; i < close - 1; i++) {
+    let code: number;
+    if (source[i] === '\\') {
+      const n = source[i + 1];
+      if (n === 'd') {
+        b.range(48, 57);
+        i++;
+        continue;
+      }
+      const lit = escapedLiteral(n);
+      if (lit === null) return null;
+      code = lit.charCodeAt(0);
+      i++;
+    } else code = source.charCodeAt(i);
+    if (source[i + 1] === '-' && i + 2 < close - 1) {
+      const hi = source[i + 2] === '\\' ? escapedLiteral(source[i + 3]) : source[i + 2]!;
+      if (hi === null) return null;
+      b.range(code, hi.charCodeAt(0));
+      i += source[i + 2] === '\\' ? 3 : 2;
+      continue;
+    }
+    b.add(code);
+  }
+  return b.done();
+}
+
+/**
+ * The characters a match of source[at, stop) may start with, when the element at `at` is required (not made
+ * optional by a quantifier). null when any character may come first, or the element is not understood.
+ */
+function firstSet(source: string, at: number, stop: number): CharSet | null {
+  if (at >= stop) return null;
+  const c = source[at]!;
+  let next: number;
+  let set: CharSet | null;
+  if (c === '(') {
+    const end = groupEnd(source, at);
+    if (end < 0 || end > stop) return null;
+    let body = at + 1;
+    if (source[body] === '?') {
+      if (source[body + 1] === ':') body += 2;
+      else if (source[body + 1] === '<' && source[body + 2] !== '=' && source[body + 2] !== '!') body = source.indexOf('>', body) + 1;
+      else return null; // lookaround
+      if (body <= 0) return null;
+    }
+    const b = new Builder();
+    // Each alternative of the group must start with a known character.
+    let from = body;
+    let depth = 0;
+    let inClass = false;
+    for (let i = body; i <= end - 1; i++) {
+      const ch = source[i];
+      if (i === end - 1 || (ch === '|' && depth === 0 && !inClass)) {
+        const s = firstSet(source, from, i);
+        if (s === null) return null;
+        b.union(s);
+        from = i + 1;
+        continue;
+      }
+      if (ch === '\\') i++;
+      else if (inClass) inClass = ch !== ']';
+      else if (ch === '[') inClass = true;
+      else if (ch === '(') depth++;
+      else if (ch === ')') depth--;
+    }
+    next = end;
+    set = b.done();
+  } else if (c === '[') {
+    const end = classEnd(source, at);
+    if (end < 0 || end > stop) return null;
+    set = classSet(source, at, end);
+    next = end;
+  } else if (c === '\\') {
+    const n = source[at + 1];
+    if (n === 'd') {
+      const b = new Builder();
+      b.range(48, 57);
+      set = b.done();
+    } else {
+      const lit = escapedLiteral(n);
+      if (lit === null) return null;
+      const b = new Builder();
+      b.add(lit.charCodeAt(0));
+      set = b.done();
+    }
+    next = at + 2;
+  } else if (META.includes(c)) {
+    return null; // `.`, anchors, a stray quantifier
+  } else {
+    const b = new Builder();
+    b.add(c.charCodeAt(0));
+    set = b.done();
+    next = at + 1;
+  }
+  const q = source[next];
+  // `?`, `*` and `{0,...}` make the element optional; `+` and `{1,...}` do not, but a `{` is not worth reading.
+  if (q === '?' || q === '*' || q === '{') return null;
+  return set;
+}
+
+/** The longest literal run of the top-level sequence after `from` (elements that every match must contain). */
+function requiredLiteral(source: string, from: number): string {
+  let best = '';
+  let run = '';
+  const cut = () => {
+    if (run.length > best.length) best = run;
+    run = '';
+  };
+  for (let i = from; i < source.length; i++) {
+    const c = source[i]!;
+    if (c === '(') {
+      const end = groupEnd(source, i);
+      if (end < 0) return best;
+      cut();
+      i = end - 1;
+      continue;
+    }
+    if (c === '[') {
+      const end = classEnd(source, i);
+      if (end < 0) return best;
+      cut();
+      i = end - 1;
+      continue;
+    }
+    let lit: string | null = null;
+    let width = 1;
+    if (c === '\\') {
+      lit = escapedLiteral(source[i + 1]);
+      width = 2;
+    } else if (!META.includes(c)) lit = c;
+    if (lit === null) {
+      cut(); // `.`, `$`, a class escape, or a quantifier of what came before
+      if (QUANTIFIERS.includes(c) && c === '{') {
+        const close = source.indexOf('}', i);
+        if (close > i) i = close;
+      }
+      continue;
+    }
+    const after = source[i + width];
+    if (after !== undefined && QUANTIFIERS.includes(after)) {
+      // `x?`, `x*`: not required; `x+`: required once, but what follows is not next to it.
+      if (after === '+') {
+        run += lit;
+        cut();
+      } else cut();
+      i += width - 1;
+      continue;
+    }
+    run += lit;
+    i += width - 1;
+  }
+  cut();
+  return best;
+}
+
+/** The prefilter of a pattern (see the module comment). */
+export function prefilterOf(source: string): Prefilter {
+  const { text, end } = prefixOf(source);
+  if (end < 0) return { prefix: '', follow: null, required: '' };
+  return { prefix: text, follow: firstSet(source, end, source.length), required: requiredLiteral(source, end) };
+}

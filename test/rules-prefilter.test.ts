@@ -1,0 +1,147 @@
+/**
+ * The prefilter (src/rules/prefilter.ts) skips a rule's regular expression when a cheap test shows it cannot
+ * match. It must never skip a rule that would match: checked here on every line of every real fixture log and
+ * every example line of the message catalog, against every rule, and on patterns written to trip it.
+ */
+import { describe, expect, it } from 'vitest';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadRuleSet } from '../src/index.js';
+import { inCharSet, prefilterOf, type CharSet } from '../src/rules/prefilter.js';
+import { RuleSet, type CompiledRule } from '../src/rules/compile.js';
+import { DEFAULT_PARSE_OPTIONS, newRecord, parseLine, type LineRecord } from '../src/parse/line.js';
+
+const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
+const CATALOG = new URL('../../shared/reference/stunnel-log-catalog.md', import.meta.url).pathname;
+const CATALOG_COPY = new URL('./data/catalog-example-lines.txt', import.meta.url).pathname;
+
+function chars(s: CharSet | null): string | null {
+  if (s === null) return null;
+  let out = '';
+  for (let c = 32; c < 127; c++) if (inCharSet(s, c)) out += String.fromCharCode(c);
+  return s.nonAscii ? `${out}+` : out;
+}
+
+/** Whether the prefilter lets `msg` through to the rule's pattern (what RuleSet.matchExec tests). */
+function passes(r: Pick<CompiledRule, 'prefix' | 'follow' | 'required'>, msg: string): boolean {
+  const pl = r.prefix.length;
+  if (!msg.startsWith(r.prefix)) return false;
+  if (r.follow !== null && !inCharSet(r.follow, msg.charCodeAt(pl))) return false;
+  return r.required === '' || msg.includes(r.required, pl);
+}
+
+/** Every line of every fixture log, parsed, and the catalog's example messages. */
+function realMessages(): string[] {
+  const out = new Set<string>();
+  const rec: LineRecord = newRecord();
+  const walk = (dir: string): void => {
+    for (const d of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, d.name);
+      if (d.isDirectory()) walk(p);
+      else if (/\.(log|err|stderr)$/.test(d.name) || d.name.includes('.log.')) {
+        const buf = readFileSync(p);
+        let start = 0;
+        while (start < buf.length) {
+          let nl = buf.indexOf(10, start);
+          if (nl < 0) nl = buf.length;
+          if (parseLine(buf, start, nl, rec, DEFAULT_PARSE_OPTIONS, () => true) && rec.message) out.add(rec.message);
+          start = nl + 1;
+        }
+      }
+    }
+  };
+  walk(FIXTURES);
+  const catalog = readFileSync(existsSync(CATALOG) ? CATALOG : CATALOG_COPY, 'utf8');
+  for (const m of catalog.matchAll(/LOG[0-7]\[[^\]]+\]: (.*)$/gm)) out.add(m[1]!);
+  return [...out];
+}
+
+describe('prefilter of a pattern', () => {
+  it('reads the characters that may follow the prefix', () => {
+    expect(chars(prefilterOf('^Connection (?<status>reset|reset/closed|closed/reset): x').follow)).toBe('cr');
+    expect(chars(prefilterOf('^Connection (reset): x').follow)).toBe('r');
+    expect(chars(prefilterOf('^SSL_(?:accept|connect): x').follow)).toBe('ac');
+    expect(chars(prefilterOf('^depth=\\d+').follow)).toBe('0123456789');
+    expect(chars(prefilterOf('^x[a-c_]y').follow)).toBe('_abc');
+    expect(chars(prefilterOf('^x[\\]é]').follow)).toBe(']+');
+    expect(chars(prefilterOf('^(?:(?:ab|c)d|e)').follow)).toBe('ace');
+  });
+
+  it('gives no follow set when the next element is optional, open-ended or not understood', () => {
+    for (const p of [
+      '^Service \\[(?<service>.*)\\]', '^x(?:a|b)?', '^x(?:a|)', '^x(?:a|.b)', '^x[^a]', '^x\\w', '^x\\s', '^x(?=a)', '^x(?<=x)a',
+      '^xa*b', '^xa{0,2}b', '^x[a-c]*', '^x\\1', '^x$', '^x', 'unanchored', '^a|^b', '^x(a+|b)?', '^x(?:a|b){0,1}',
+    ]) expect(chars(prefilterOf(p).follow), p).toBeNull();
+  });
+
+  it('finds a literal that every match contains', () => {
+    expect(prefilterOf('^Service \\[(?<service>.*)\\] accepted connection(?: from (?<peer>.+))?$').required).toBe('] accepted connection');
+    expect(prefilterOf('^Connection (reset|closed): (\\d+) byte\\(s\\) sent to TLS, (\\d+)').required).toBe(' byte(s) sent to TLS, ');
+    expect(prefilterOf('^x(?:abcdef)?ghi').required).toBe('ghi');
+    expect(prefilterOf('^x.*abcdX?').required).toBe('abcd');
+    expect(prefilterOf('^x.*ab+cd').required).toBe('ab');
+    expect(prefilterOf('^x\\d{1,3}abc').required).toBe('abc');
+    expect(prefilterOf('^x[abc]de').required).toBe('de');
+    expect(prefilterOf('no anchor at all').required).toBe('');
+  });
+
+  it('never rejects a real message that a rule of the shipped set matches (every fixture line and catalog example)', async () => {
+    const rules = await loadRuleSet();
+    const messages = realMessages();
+    expect(messages.length).toBeGreaterThan(500);
+    let matched = 0;
+    let skipped = 0;
+    for (const r of rules.rules) {
+      for (const msg of messages) {
+        const hit = r.regex.exec(msg) !== null;
+        const pass = passes(r, msg);
+        if (hit) {
+          matched++;
+          expect(pass, `${r.id} on ${JSON.stringify(msg)}`).toBe(true);
+        } else if (!pass) skipped++;
+      }
+    }
+    expect(matched).toBeGreaterThan(500);
+    // And it does skip: most rule/message pairs never reach the regex.
+    expect(skipped).toBeGreaterThan(matched * 10);
+  });
+});
+
+describe('rules with a prefilter', () => {
+  it('still match what their pattern matches, through the rule index and its byte test', () => {
+    const rule = (id: string, message: string, extra: object = {}) =>
+      ({ id, file: 'inline', line: 1, action: 'note', match: { scope: 'connection', message }, ...extra }) as never;
+    const set = new RuleSet([
+      rule('either', '^Connection (?<status>reset|closed): (?<n>\\d+) bytes'),
+      rule('after-any', '^Service \\[(?<service>.*)\\] accepted( connection)?$'),
+      rule('same-pattern-1', '^Conn[ae]ction (x|y)$', { when: { verdict: 'any' } }),
+      rule('same-pattern-2', '^Conn[ae]ction (x|y)$'),
+    ]);
+    const rec = (message: string, id = '3'): LineRecord =>
+      Object.assign(newRecord(), { format: 'file' as const, level: 5, id, idClass: 'connection' as const, message });
+    const tried: string[] = [];
+    const first = (m: string) => set.matchExec(rec(m), (r) => {
+      tried.push(r.id);
+      return false; // same-pattern-1's condition fails: same-pattern-2 takes the line with the same captures
+    })?.id ?? null;
+    expect(first('Connection reset: 12 bytes')).toBe('either');
+    expect(first('Connection closed: 0 bytes')).toBe('either');
+    expect(first('Connection lost: 0 bytes')).toBeNull();
+    expect(first('Service [a] b] accepted')).toBe('after-any');
+    expect(first('Service [a] accepted connection')).toBe('after-any');
+    expect(first('Service [a] refused')).toBeNull();
+    expect(first('Connaction y')).toBe('same-pattern-2');
+    expect(set.lastExec?.[1]).toBe('y');
+    expect(tried).toEqual(['same-pattern-1']);
+    // The byte test before decoding agrees.
+    const bytes = (m: string) => {
+      const b = Buffer.from(m, 'latin1');
+      return set.mayMatch(5, b, 0, b.length, 1, 1);
+    };
+    expect(bytes('Connection reset: 12 bytes')).toBe(true);
+    expect(bytes('Connaction y')).toBe(true);
+    // `Conn` fits same-pattern's prefix, but no rule allows an `o` (or nothing) after it.
+    expect(bytes('Connoction y')).toBe(false);
+    expect(bytes('Conn')).toBe(false);
+  });
+});
