@@ -1,12 +1,16 @@
 #!/usr/bin/env node
 /**
  * Build step (after tsc): parses and checks rules/stunnel.yaml with the built loader and writes
- * dist/rules/stunnel.rules.json ({ sha256 of the YAML text, rules }), which loadRuleSet uses instead of
- * parsing the YAML again while the text is unchanged. Fails the build when the default rules have problems.
+ * dist/rules/stunnel.rules.json ({ sha256 of the YAML text, rules, groupCounts }), which loadRuleSet uses instead
+ * of parsing the YAML again while the text is unchanged. groupCounts holds V8's count of capturing groups of each
+ * rule's positional pattern (compile.ts checks its own count against it; measuring compiles the pattern). Fails
+ * the build when the default rules have problems.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { rulesTextHash, DEFAULT_RULES_FILE, DEFAULT_RULES_CACHE } from '../dist/rules/load.js';
 import { parseRuleFile } from '../dist/rules/parse-file.js';
+import { positionalSources } from '../dist/rules/compile.js';
+import { groupCount } from '../dist/rules/engine.js';
 
 const text = readFileSync(DEFAULT_RULES_FILE, 'utf8');
 const r = parseRuleFile(text, DEFAULT_RULES_FILE);
@@ -14,4 +18,6 @@ if (r.problems.length) {
   process.stderr.write(`rules/stunnel.yaml has problems:\n${r.problems.map((p) => `${p.file}:${p.line}: ${p.message}`).join('\n')}\n`);
   process.exit(1);
 }
-writeFileSync(DEFAULT_RULES_CACHE, `${JSON.stringify({ sha256: rulesTextHash(text), rules: r.rules })}\n`);
+const groupCounts = {};
+for (const source of positionalSources(r.rules.map((x) => x.match.message))) groupCounts[source] = groupCount(source);
+writeFileSync(DEFAULT_RULES_CACHE, `${JSON.stringify({ sha256: rulesTextHash(text), rules: r.rules, groupCounts })}\n`);

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { literalPrefix, groupLayout, groupsOf, RuleSet } from '../src/rules/compile.js';
+import { literalPrefix, groupLayout, groupsOf, positionalSources, RuleSet } from '../src/rules/compile.js';
+import { groupCount, rememberGroupCounts } from '../src/rules/engine.js';
 import { loadRuleSet } from '../src/rules/index.js';
 import { newRecord, type LineRecord } from '../src/parse/line.js';
 
@@ -91,6 +92,23 @@ describe('positional groups (named groups read by number)', () => {
     expect(r?.positional).toBe(null);
     expect(groupsOf(r!, back.lastExec!)).toEqual(Object.assign(Object.create(null), { w: 'ab', rest: 'ab' }));
     expect(back.match(rec, () => true)?.groups).toEqual(Object.assign(Object.create(null), { w: 'ab', rest: 'ab' }));
+  });
+});
+
+describe('group counts remembered from the build', () => {
+  it('are what V8 counts, and a remembered count is believed without compiling', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parseRuleFile } = await import('../src/rules/parse-file.js');
+    const { DEFAULT_RULES_FILE } = await import('../src/rules/load.js');
+    const { rules } = parseRuleFile(readFileSync(DEFAULT_RULES_FILE, 'utf8'), DEFAULT_RULES_FILE);
+    // What scripts/rules-cache.mjs records: V8's count, which must agree with the source scan's.
+    for (const source of positionalSources(rules.map((r) => r.match.message))) expect(groupCount(source), source).toBe(groupLayout(source).count);
+    // A pattern given a wrong remembered count (a stale cache would) keeps its named groups: no positional copy.
+    rememberGroupCounts({ '^unique-(x)(y)$': 5 });
+    expect(groupCount('^unique-(x)(y)$')).toBe(5);
+    const set = new RuleSet([{ id: 'u', file: 'x', line: 1, action: 'note', match: { scope: 'any', message: '^unique-(?<a>x)(y)$' } } as never]);
+    expect(set.rules[0]!.positional).toBe(null);
+    expect(set.match({ ...newRecord(), message: 'unique-xy', level: 5, idClass: 'connection' as const }, () => true)?.groups.a).toBe('x');
   });
 });
 

@@ -7,7 +7,7 @@ import type { IdClass, LineFormat, LineRecord } from '../parse/line.js';
 import type { Kind, Severity } from '../events.js';
 import type { Action, RuleSpec } from './schema.js';
 import { captureNames, type LocatedRule } from './load.js';
-import { compilePattern, type Engine, type Pattern } from './engine.js';
+import { compilePattern, groupCount, type Engine, type Pattern } from './engine.js';
 import { inCharSet, prefilterOf, type CharSet } from './prefilter.js';
 
 export { literalPrefix } from './prefilter.js';
@@ -117,9 +117,9 @@ export function groupLayout(source: string): { names: string[]; indices: number[
   return { names, indices, plain, count, namedBackref };
 }
 
-/** Number of capturing groups of a compiled pattern. */
-function groupCount(re: RegExp): number {
-  return new RegExp(`${re.source}|`).exec('')!.length - 1;
+/** The positional sources of patterns whose group count compileRule checks (for the build-time cache). */
+export function positionalSources(messages: readonly string[]): string[] {
+  return messages.map((m) => groupLayout(m)).filter((l) => !l.namedBackref).map((l) => l.plain);
 }
 
 const SCOPE_BIT: Record<IdClass, number> = { connection: 1, process: 2, none: 4 };
@@ -155,7 +155,7 @@ export function compileRule(spec: LocatedRule): CompiledRule {
     try {
       const p = new RegExp(layout.plain);
       // A group the scan missed, or a `(?<` it rewrote inside a class, changes the count.
-      if (groupCount(p) === layout.count) {
+      if (groupCount(layout.plain) === layout.count) {
         positional = p;
         groupIndex = layout.indices;
       }
@@ -233,29 +233,33 @@ export class RuleSet {
   constructor(specs: readonly LocatedRule[]) {
     this.rules = specs.map(compileRule);
     this.levelMask = this.rules.reduce((a, r) => a | r.levels, 0);
+    // One pass per level, in evaluation order: a rule with a prefix goes to the bucket of its first character
+    // (128: non-ASCII), a rule without one to every bucket. Its byte test is one object shared by its buckets.
+    const byteOf = new Map<CompiledRule, ByteCandidate>();
+    for (const r of this.rules) {
+      const ascii = /^[\x00-\x7f]*$/.test(r.prefix);
+      byteOf.set(r, {
+        scopes: r.scopes,
+        formats: r.formats,
+        prefix: r.prefix.length > 1 && ascii ? Buffer.from(r.prefix, 'latin1') : null,
+        ...(r.follow !== null && ascii ? { followAt: r.prefix.length, follow: r.follow } : { followAt: -1, follow: null }),
+      });
+    }
     this.index = [];
+    this.byteIndex = [];
     for (let l = 0; l < 8; l++) {
-      const atLevel = this.rules.filter((r) => r.levels & (1 << l));
-      const buckets: CompiledRule[][] = [];
-      for (let c = 0; c <= 128; c++) {
-        // Bucket 128 holds every message starting with a non-ASCII character, so rules whose prefix does.
-        buckets.push(atLevel.filter((r) => r.prefix === '' || (c < 128 ? r.prefix.charCodeAt(0) === c : r.prefix.charCodeAt(0) >= 128)));
+      const buckets: CompiledRule[][] = Array.from({ length: 129 }, () => []);
+      for (const r of this.rules) {
+        if ((r.levels & (1 << l)) === 0) continue;
+        if (r.prefix === '') for (const b of buckets) b.push(r);
+        else {
+          const c = r.prefix.charCodeAt(0);
+          buckets[c < 128 ? c : 128]!.push(r);
+        }
       }
       this.index.push(buckets);
+      this.byteIndex.push(buckets.map((b) => b.map((r) => byteOf.get(r)!)));
     }
-    this.byteIndex = this.index.map((buckets) =>
-      buckets.map((b) =>
-        b.map((r) => ({
-          scopes: r.scopes,
-          formats: r.formats,
-          // eslint-disable-next-line no-control-regex
-          prefix: r.prefix.length > 1 && /^[\x00-\x7f]*$/.test(r.prefix) ? Buffer.from(r.prefix, 'latin1') : null,
-          ...(r.follow !== null && /^[\x00-\x7f]*$/.test(r.prefix)
-            ? { followAt: r.prefix.length, follow: r.follow }
-            : { followAt: -1, follow: null }),
-        })),
-      ),
-    );
   }
 
   /**

@@ -24,7 +24,7 @@ export type Engine = 'backtracking' | 'linear';
 
 export type EngineChoice =
   | { engine: 'backtracking' }
-  | { engine: 'linear'; why: string }
+  | { engine: 'linear'; why: string; compiled: RE2JS }
   | { engine: null; error: string };
 
 /** Named groups of a pattern's source, in order (`(?<name>`; lookbehinds are `(?<=` / `(?<!`). */
@@ -36,20 +36,21 @@ export function captureNamesOf(source: string): string[] {
 export function chooseEngine(source: string): EngineChoice {
   const why = catastrophicReason(source) ?? polynomialReason(source);
   if (!why) return { engine: 'backtracking' };
+  let compiled: RE2JS;
   try {
-    RE2JS.compile(source);
+    compiled = RE2JS.compile(source);
   } catch (e) {
     return { engine: null, error: `${why} needs the linear-time engine, which cannot run it: ${(e as Error).message}` };
   }
-  return { engine: 'linear', why };
+  return { engine: 'linear', why, compiled };
 }
 
 /** A pattern on the linear-time engine, with RegExp's `exec(...).groups` shape. */
 class LinearPattern implements Pattern {
   private readonly re: RE2JS;
   private readonly names: string[];
-  constructor(readonly source: string) {
-    this.re = RE2JS.compile(source);
+  constructor(readonly source: string, compiled: RE2JS) {
+    this.re = compiled;
     this.names = captureNamesOf(source);
   }
   exec(text: string): PatternMatch | null {
@@ -66,6 +67,22 @@ class LinearPattern implements Pattern {
 /** Compiles `source` on the engine chooseEngine picks (the caller checked it with chooseEngine first). */
 export function compilePattern(source: string): { pattern: Pattern; engine: Engine } {
   const c = chooseEngine(source);
-  if (c.engine === 'linear') return { pattern: new LinearPattern(source), engine: 'linear' };
+  if (c.engine === 'linear') return { pattern: new LinearPattern(source, c.compiled), engine: 'linear' };
   return { pattern: new RegExp(source), engine: 'backtracking' };
+}
+
+/** Number of capturing groups of a pattern, as V8 counts them (it compiles the pattern: a third of a RuleSet's cost). */
+export function groupCount(source: string): number {
+  const known = knownGroupCounts.get(source);
+  return known ?? new RegExp(`${source}|`).exec('')!.length - 1;
+}
+
+/**
+ * Group counts measured by V8 at build time for the default rules' positional patterns (kept in the rules cache
+ * with the text they were measured on, see scripts/rules-cache.mjs): start-up need not compile each pattern.
+ */
+const knownGroupCounts = new Map<string, number>();
+
+export function rememberGroupCounts(counts: Record<string, number>): void {
+  for (const [source, n] of Object.entries(counts)) if (Number.isInteger(n)) knownGroupCounts.set(source, n);
 }
