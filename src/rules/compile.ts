@@ -37,11 +37,10 @@ export interface CompiledRule {
   /** Literal text every match starts with ('' when the pattern has none). */
   readonly prefix: string;
   /**
-   * The characters a match may have right after `prefix` (null: any), and a literal every match contains after
-   * it ('' when none): see prefilter.ts. Only for patterns on V8's engine (RE2's syntax is not read).
+   * The characters a match may have right after `prefix` (null: any): see prefilter.ts. Only for patterns on
+   * V8's engine (RE2's syntax is not read).
    */
   readonly follow: CharSet | null;
-  readonly required: string;
   readonly levels: number;
   readonly scopes: number;
   readonly formats: number;
@@ -187,8 +186,6 @@ export function compileRule(spec: LocatedRule): CompiledRule {
     hintHasVars: hint.includes('{'),
     prefix: pre.prefix,
     follow: engine === 'backtracking' ? pre.follow : null,
-    // Worth a search only when longer than what the prefix and follow tests already looked at.
-    required: engine === 'backtracking' && pre.required.length >= 3 ? pre.required : '',
     levels: lv.reduce((a, l) => a | (1 << l), 0),
     scopes,
     formats,
@@ -317,19 +314,13 @@ export class RuleSet {
     const bucket = this.index[rec.level]![c < 128 ? c : 128]!;
     const scope = SCOPE_BIT[rec.idClass];
     const format = FORMAT_BIT[rec.format];
-    // Rules that differ only in their condition share a pattern: it runs once per message.
-    let lastRule: CompiledRule | null = null;
-    let last: RegExpExecArray | string[] | null = null;
     for (let i = 0; i < bucket.length; i++) {
       const r = bucket[i]!;
       if ((r.scopes & scope) === 0 || (r.formats & format) === 0) continue;
       const pl = r.prefix.length;
       if (pl > 1 && !msg.startsWith(r.prefix)) continue;
       if (r.follow !== null && !inCharSet(r.follow, msg.charCodeAt(pl))) continue;
-      if (r.required !== '' && !msg.includes(r.required, pl)) continue;
-      const m: RegExpExecArray | string[] | null = lastRule !== null && lastRule.spec.match.message === r.spec.match.message ? last : execRule(r, msg);
-      lastRule = r;
-      last = m;
+      const m = execRule(r, msg);
       if (m === null) continue;
       if (r.when !== null && !accept(r, m)) continue;
       this.lastExec = m;

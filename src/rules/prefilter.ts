@@ -3,8 +3,9 @@
  * Hyperscan call a prefilter, read off the pattern's source once at compile time. Three facts about a
  * `^`-anchored pattern:
  *   - its literal prefix (`^Service \[` → `Service [`): the message must start with it;
- *   - the characters that may follow the prefix (`^Connection (?:reset|closed)` → `r` or `c`);
- *   - a literal that every match contains after the prefix (`^Service \[(.*)\] accepted` → `] accepted`).
+ *   - the characters that may follow the prefix (`^Connection (?:reset|closed)` → `r` or `c`).
+ * (A literal that every match contains, searched with `includes`, was tried too: on stunnel's messages the search
+ * cost more than the failed matches it saved, V8's matcher being quick to fail.)
  * Each analysis is conservative: when it cannot tell (a class it does not read, an optional or repeated
  * element, an alternation at the top), it gives nothing, and the pattern alone decides.
  */
@@ -21,8 +22,6 @@ export interface Prefilter {
   prefix: string;
   /** The characters a match may have right after the prefix; null when any (or unknown). */
   follow: CharSet | null;
-  /** A literal every match contains at or after the end of the prefix; '' when none was found. */
-  required: string;
 }
 
 /** Whether `c` (a char code, NaN past the end) is in `s`. */
@@ -32,7 +31,6 @@ export function inCharSet(s: CharSet, c: number): boolean {
 }
 
 const META = '.[]()*+?{}|^$';
-const QUANTIFIERS = '*+?{';
 
 /** The literal character of an escape (`\[` → `[`), null for a class or assertion escape (`\d`, `\b`, `\u`...). */
 function escapedLiteral(n: string | undefined): string | null {
@@ -230,64 +228,9 @@ function firstSet(source: string, at: number, stop: number): CharSet | null {
   return set;
 }
 
-/** The longest literal run of the top-level sequence after `from` (elements that every match must contain). */
-function requiredLiteral(source: string, from: number): string {
-  let best = '';
-  let run = '';
-  const cut = () => {
-    if (run.length > best.length) best = run;
-    run = '';
-  };
-  for (let i = from; i < source.length; i++) {
-    const c = source[i]!;
-    if (c === '(') {
-      const end = groupEnd(source, i);
-      if (end < 0) return best;
-      cut();
-      i = end - 1;
-      continue;
-    }
-    if (c === '[') {
-      const end = classEnd(source, i);
-      if (end < 0) return best;
-      cut();
-      i = end - 1;
-      continue;
-    }
-    let lit: string | null = null;
-    let width = 1;
-    if (c === '\\') {
-      lit = escapedLiteral(source[i + 1]);
-      width = 2;
-    } else if (!META.includes(c)) lit = c;
-    if (lit === null) {
-      cut(); // `.`, `$`, a class escape, or a quantifier of what came before
-      if (QUANTIFIERS.includes(c) && c === '{') {
-        const close = source.indexOf('}', i);
-        if (close > i) i = close;
-      }
-      continue;
-    }
-    const after = source[i + width];
-    if (after !== undefined && QUANTIFIERS.includes(after)) {
-      // `x?`, `x*`: not required; `x+`: required once, but what follows is not next to it.
-      if (after === '+') {
-        run += lit;
-        cut();
-      } else cut();
-      i += width - 1;
-      continue;
-    }
-    run += lit;
-    i += width - 1;
-  }
-  cut();
-  return best;
-}
-
 /** The prefilter of a pattern (see the module comment). */
 export function prefilterOf(source: string): Prefilter {
   const { text, end } = prefixOf(source);
-  if (end < 0) return { prefix: '', follow: null, required: '' };
-  return { prefix: text, follow: firstSet(source, end, source.length), required: requiredLiteral(source, end) };
+  if (end < 0) return { prefix: '', follow: null };
+  return { prefix: text, follow: firstSet(source, end, source.length) };
 }
