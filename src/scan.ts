@@ -195,8 +195,9 @@ export async function readInput(
 }
 
 /**
- * A file's bytes in pieces of up to 1 MiB, all read into one buffer that is reused: each piece is valid
- * until the next is asked for (readInto copies what it keeps). A fresh 1 MiB buffer per read (a read stream)
+ * A file's bytes in pieces of up to 1 MiB, read into two buffers in turn: the next piece is read while the
+ * consumer processes this one (a read is a round trip to libuv's thread pool). Each piece is valid until the
+ * one after the next is asked for (readInto copies what it keeps). A fresh 1 MiB buffer per read (a read stream)
  * costs an mmap, page faults and an munmap each time.
  */
 export async function* fileChunks(path: string): AsyncGenerator<Buffer> {
@@ -211,19 +212,30 @@ export async function* fileChunks(path: string): AsyncGenerator<Buffer> {
   } catch (e) {
     throw withPath(e);
   }
+  const bufs = [Buffer.allocUnsafe(READ_SIZE), Buffer.allocUnsafe(READ_SIZE)] as const;
+  let k = 0;
+  let pending: Promise<{ bytesRead: number }> | null = fh.read(bufs[0], 0, READ_SIZE, null);
   try {
-    const buf = Buffer.allocUnsafe(READ_SIZE);
     for (;;) {
       let n: number;
       try {
-        n = (await fh.read(buf, 0, READ_SIZE, null)).bytesRead;
+        n = (await pending).bytesRead;
       } catch (e) {
+        pending = null;
         throw withPath(e);
       }
-      if (n === 0) return;
-      yield buf.subarray(0, n);
+      if (n === 0) {
+        pending = null;
+        return;
+      }
+      const piece = bufs[k]!.subarray(0, n);
+      k ^= 1;
+      pending = fh.read(bufs[k]!, 0, READ_SIZE, null);
+      yield piece;
     }
   } finally {
+    // A read still in flight (the consumer stopped early) finishes before the file is closed.
+    if (pending) await pending.catch(() => {});
     await fh.close();
   }
 }

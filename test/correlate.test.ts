@@ -117,3 +117,31 @@ describe('a long-lived source', () => {
     }
   });
 });
+
+describe('reading a file of several MiB', () => {
+  // scan reads 1 MiB pieces into two buffers in turn (the next read overlaps the processing of this piece).
+  it('gives the events of the same bytes pushed at once, ids and offsets included', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const path = scenarioLogs.find((p) => p.includes('multi-service') && p.endsWith('d7.log'))!;
+    const one = readFileSync(path);
+    const all = Buffer.concat(Array.from({ length: Math.ceil((3.5 * (1 << 20)) / one.length) }, () => one));
+    const dir = mkdtempSync(join(tmpdir(), 'sd-read-'));
+    try {
+      const file = join(dir, 'big.log');
+      writeFileSync(file, all);
+      const scanned = await scanFiles([file], { proxy: 'p' });
+      const rules = await loadRuleSet();
+      const events: DoctorEvent[] = [];
+      const pipeline = new Pipeline(rules, { event: (e) => events.push(e), accepted() {}, dropped() {} });
+      const src = pipeline.source('p', { proxy: 'p', file });
+      new LineChunker(0).push(all, (c) => pipeline.push(src, c, fingerprintOf(all.subarray(0, 1024))));
+      pipeline.finish(src);
+      expect(events.length).toBeGreaterThan(100);
+      expect(scanned.events).toEqual(events);
+      expect(scanned.stats.bytes).toBe(all.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
