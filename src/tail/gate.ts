@@ -32,6 +32,11 @@ export class ReadGate {
     return this.queue.length;
   }
 
+  /** A slot now, without waiting: null when every slot is taken or a follower already waits for one. */
+  tryAcquire(): ReadTurn | null {
+    return this.busy < this.slots && this.queue.length === 0 ? this.grant() : null;
+  }
+
   /**
    * A slot, when one is free; null if `signal` aborts first (the follower stopped). The abort listener is removed
    * when the slot is granted: a follower that waits for a slot thousands of times a minute leaves nothing behind

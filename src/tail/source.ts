@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import TailFile from '@logdna/tail-file';
 
@@ -38,6 +38,14 @@ export interface ByteSource {
    * (never two reads at once).
    */
   poll(): Promise<void>;
+  /**
+   * Optional: reads synchronously the `bytes` that follow `position` (fewer if the file ends sooner) and
+   * delivers them before returning: the follower's fast path for a small append (no thread-pool round trip,
+   * each of which waits for the event loop to be scheduled again on a busy machine). Returns the bytes
+   * delivered, or null when it can't read now (a poll in flight, closed, a read error): then poll() is the
+   * way, and reports what is wrong.
+   */
+  readNow?(bytes: number): number | null;
   /** Stops: once it resolves no handler fires anymore and the caller's file handle is no longer used. */
   close(): Promise<void>;
 }
@@ -94,6 +102,8 @@ export class LogdnaTailSource implements ByteSource {
   private tail: PinnedTailFile & TailFileInternals;
   /** TailFile ended itself (it quits on unexpected stat errors): rebuilt at the next poll. */
   private dead = false;
+  /** readNow() moved `pos` past TailFile's own position: TailFile is rebuilt at `pos` before its next poll. */
+  private moved = false;
   private pos: number;
   private closed = false;
   private truncatedSeen = false;
@@ -173,9 +183,10 @@ export class LogdnaTailSource implements ByteSource {
   }
 
   private async runPoll(): Promise<void> {
-    if (this.dead) {
+    if (this.dead || this.moved) {
       this.tail.destroy();
       this.dead = false;
+      this.moved = false;
       this.tail = this.makeTail();
     }
     const max = this.opts.maxPollBytes;
@@ -191,6 +202,34 @@ export class LogdnaTailSource implements ByteSource {
     // Pushed chunks normally reach the 'data' listener synchronously; if any were buffered, let them flow.
     while (!this.closed && this.tail.readableLength > 0) await new Promise((r) => setImmediate(r));
     this.limited = max !== undefined && max > 0 && !this.truncatedSeen && this.pos - from >= max;
+  }
+
+  /**
+   * Reads like a poll does (through the pinned path, opened for this read: the file's permissions are checked
+   * again, as TailFile's read streams do), but synchronously, at most `bytes` from `pos`, in one read.
+   */
+  readNow(bytes: number): number | null {
+    if (this.closed || this.truncatedSeen || this.inflight || this.dead || !(bytes > 0)) return null;
+    let fd: number;
+    try {
+      fd = openSync(pinPrefix() + this.opts.fh.fd, 'r');
+    } catch {
+      return null;
+    }
+    let n: number;
+    const buf = Buffer.allocUnsafe(bytes);
+    try {
+      n = readSync(fd, buf, 0, bytes, this.pos);
+    } catch {
+      return null;
+    } finally {
+      closeSync(fd);
+    }
+    if (n <= 0) return 0;
+    this.pos += n;
+    this.moved = true;
+    this.handlers.data(n === bytes ? buf : buf.subarray(0, n));
+    return n;
   }
 
   async close(): Promise<void> {
