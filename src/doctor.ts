@@ -96,6 +96,8 @@ interface Followed {
    * the status page counts these lines' events at their log time, the later ones when they are read.
    */
   catchingUp: boolean;
+  /** follower.caughtUp, bound once (the sweep of every file every second takes it). */
+  caughtUp: () => boolean;
 }
 
 interface ProxyState {
@@ -305,6 +307,7 @@ export class Doctor {
       key, proxy, role, path, source, offset: cp?.offset ?? 0, size: 0, error: null,
       lastCounts: { matched: 0, unmatched: 0, invalid: 0, cut: 0, invalidUtf8: 0 }, goneSince: null, fromGlob, lastFile: null,
       opened: false, catchingUp: true, follower: undefined as unknown as FileFollower,
+      caughtUp: () => f.follower.caughtUp(),
     };
     f.follower = new FileFollower({
       path,
@@ -438,15 +441,17 @@ export class Doctor {
     const now = Date.now();
     const grace = (this.opts.proxyGraceSeconds ?? 300) * 1000;
     for (const f of this.followed.values()) {
-      const m = f.follower.metrics();
+      const fl = f.follower; // its getters, not metrics(): no record made per file per second
+      const fileSize = fl.fileSize;
       // A file that was empty or missing when following began has no backlog.
-      if (f.catchingUp && ((f.opened && m.deliveredOffset >= m.fileSize) || m.state === 'waiting')) f.catchingUp = false;
+      if (f.catchingUp && ((f.opened && fl.deliveredOffset >= fileSize) || fl.followState === 'waiting')) f.catchingUp = false;
       // Quiet connections are concluded only when the file is read to its end at this moment (a fresh fstat,
       // not the size of the last check): while the sidecar is behind (a backlog, starved of CPU, paused by a
       // slow NDJSON reader), the end line may be waiting in the unread part.
-      f.source.sweep(performance.now(), this.opts.quietMs ?? 5000, () => f.follower.caughtUp());
-      f.size = m.fileSize;
-      this.metrics.fileStats(f.proxy, m.committedOffset, Math.max(m.fileSize, m.committedOffset));
+      f.source.sweep(performance.now(), this.opts.quietMs ?? 5000, f.caughtUp);
+      f.size = fileSize;
+      const committed = fl.committedOffset;
+      this.metrics.fileStats(f.proxy, committed, Math.max(fileSize, committed));
       if (f.fromGlob && f.goneSince !== null && now - f.goneSince > grace) void this.unfollow(f.key, true);
     }
     this.metrics.reading(this.readGate.maxBytes, this.opts.eventsOut?.writableLength ?? 0);

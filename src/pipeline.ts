@@ -107,8 +107,9 @@ export class Source {
   }
 
   sweep(now: number, quietMs: number, caughtUp?: () => boolean): number {
-    let n = 0;
-    for (const c of this.all()) n += c.sweep(now, quietMs, caughtUp);
+    // Called for every file every second: no list made (all()) for the usual single correlator.
+    let n = this.correlator.sweep(now, quietMs, caughtUp);
+    for (const c of this.origins.values()) n += c.sweep(now, quietMs, caughtUp);
     return n;
   }
 

@@ -437,3 +437,65 @@ describe('static labels', () => {
     expect(() => metrics({ staticLabelNames: ['purpose'] }).setProxyLabels('p', { site: 'x' })).toThrow(/site/);
   });
 });
+
+describe('render', () => {
+  /** The registry's own exposition (prom-client, after collect): what render() must equal byte for byte. */
+  const promText = (m: DoctorMetrics) => m.registry.metrics();
+
+  it('writes exactly what prom-client writes from the same series, through changes, moves and removals', async () => {
+    const open: OpenConnectionCount[] = [{ proxy: 'ldap', service: 'ldaps', count: 2 }];
+    const m = metrics({ staticLabelNames: ['purpose', 'site'], openConnections: () => open, maxSeriesPerMetric: 40 });
+    // Before anything happened: label-less metrics at 0, labelled ones with no series.
+    expect(await m.render()).toBe(await promText(m));
+    m.setProxyLabels('ldap', { purpose: 'dir "main"\nline', site: 'a\\b' });
+    m.onEvent(started('ldap', '5.68', '3.0.11'));
+    m.accepted('ldap', 'ldaps');
+    m.onEvent(certFailed('ldap', 'ldaps', 'expired'));
+    m.onEvent(closed('ldap', 'ldaps', 1234, 567));
+    m.onEvent(handshakeFailed('web', null, 'protocol_version', [0, 7]));
+    m.onEvent(rejected('web', 'https'));
+    m.onEvent(configFailed('web', 'reload'));
+    m.lines('ldap', 'matched', 3);
+    m.fileStats('ldap', 100, 250);
+    m.rotation('web', 'copytruncate');
+    m.checkpointFailure();
+    m.diagnoseHeld(4);
+    expect(await m.render()).toBe(await promText(m));
+    // Values change after prom-client was brought up to date; a label change moves the proxy's series last.
+    m.onEvent(certFailed('ldap', 'ldaps', 'expired'));
+    m.onEvent(closed('ldap', 'ldaps', 1, 2));
+    m.setProxyLabels('ldap', { purpose: 'directory' });
+    m.onEvent(started('ldap', '5.70', '3.5.0'));
+    m.accepted('ldap', 'ldaps');
+    open.push({ proxy: 'web', service: null, count: 1 });
+    const text = await m.render();
+    expect(text).toBe(await promText(m));
+    expect(text).toContain('stunnel_failures_total{proxy="ldap",service="ldaps",kind="cert_verify_failed",reason="expired",purpose="directory",site=""} 2');
+    // A preset that gives way under the cap, a removed proxy, values that are not plain numbers.
+    for (let i = 0; i < 40; i++) m.onEvent(connectFailed('web', `s${i}`, 'refused'));
+    m.removeProxy('ldap');
+    m.diagnoseHeld(Number.NaN);
+    m.reading(Number.POSITIVE_INFINITY, 0);
+    expect(await m.render()).toBe(await promText(m));
+  });
+
+  it('includes metrics registered by others into its registry, in the registry order', async () => {
+    const m = metrics();
+    const { Counter } = await import('../src/sinks/prom.js');
+    const c = new Counter({ name: 'other_total', help: 'Other.', labelNames: ['x'], registers: [m.registry] });
+    c.inc({ x: 'y' }, 2);
+    m.lines('p', 'unmatched');
+    const text = await m.render();
+    expect(text).toContain('other_total{x="y"} 2');
+    expect(text).toBe(await promText(m));
+  });
+
+  it('leaves a registry with default labels to prom-client', async () => {
+    const m = metrics();
+    m.registry.setDefaultLabels({ env: 'test' });
+    m.lines('p', 'matched');
+    const text = await m.render();
+    expect(text).toContain('stunnel_doctor_lines_total{proxy="p",result="matched",env="test"} 1');
+    expect(text).toBe(await promText(m));
+  });
+});

@@ -193,6 +193,26 @@ interface Series {
   removed: boolean;
   /** Pre-created at 0 and never touched since: the first to give way when the metric is full. */
   preset: boolean;
+  /** Its exposition line up to the value (`\nname{labels} `), made at its first render (a field from the
+   *  start: added later it would move the object's fields out of line). */
+  line: string | undefined;
+}
+
+/** prom-client's escaping of metric names and help text (registry.js escapeString). */
+function escapeText(s: string): string {
+  return s.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+/** prom-client's escaping of a label value. */
+function escapeLabelValue(s: string): string {
+  return escapeText(s).replace(/"/g, '\\"');
+}
+
+/** prom-client's text for a sample value (util.js getValueAsString). */
+function valueText(v: number): string {
+  if (Number.isNaN(v)) return 'Nan';
+  if (!Number.isFinite(v)) return v < 0 ? '-Inf' : '+Inf';
+  return `${v}`;
 }
 
 /**
@@ -259,7 +279,7 @@ class Family {
       gone.removed = true;
       this.metric.remove(gone.labels);
     }
-    s = { labels, value: 0, pending: 0, dirty: false, removed: false, preset: false };
+    s = { labels, value: 0, pending: 0, dirty: false, removed: false, preset: false, line: undefined };
     this.series.set(key, s);
     this.touch(s); // a new series shows at 0 at once
     return s;
@@ -292,7 +312,7 @@ class Family {
   preset(labels: Labels): void {
     const key = this.key(labels);
     if (this.series.has(key) || this.series.size >= this.cap) return;
-    const s: Series = { labels, value: 0, pending: 0, dirty: false, removed: false, preset: true };
+    const s: Series = { labels, value: 0, pending: 0, dirty: false, removed: false, preset: true, line: undefined };
     this.series.set(key, s);
     this.presets.add(key);
     this.touch(s);
@@ -306,6 +326,35 @@ class Family {
   setTo(s: Series, v: number): void {
     s.value = v;
     this.touch(s);
+  }
+
+  /**
+   * This metric in the text exposition, exactly as prom-client's Registry.getMetricsAsString writes it from
+   * the same series (same order: creation, a moved series last), without going through prom-client: no label
+   * hashing, no copy of every series into prom-client's map, and each series' label text made once. A scrape
+   * of 1,000 proxies (~22,000 series) used to allocate ~30 MB and take ~100 ms; the parts pushed here are the
+   * cached line heads and the value texts.
+   */
+  renderTo(out: string[]): void {
+    const name = escapeText(this.spec.name);
+    out.push(`# HELP ${name} ${escapeText(this.spec.help)}\n# TYPE ${name} ${this.spec.type}`);
+    // prom-client holds the label-less series at 0 from the start.
+    if (this.labelNames.length === 0 && this.series.size === 0) out.push(`\n${name} 0`);
+    for (const s of this.series.values()) {
+      let line = s.line;
+      if (line === undefined) {
+        // One flat string (join), not a tree of concatenations: it is kept for the series' lifetime.
+        const parts: string[] = ['\n', name];
+        let sep = '{';
+        for (const k in s.labels) {
+          parts.push(sep, k, '="', escapeLabelValue(s.labels[k]!), '"');
+          sep = ',';
+        }
+        parts.push(sep === '{' ? ' ' : '} ');
+        line = s.line = parts.join('');
+      }
+      out.push(line, valueText(s.value));
+    }
   }
 
   /** Hands the changed series to prom-client. */
@@ -454,9 +503,31 @@ export class DoctorMetrics {
     return this.registry.contentType;
   }
 
-  /** The text exposition of every metric. */
-  render(): Promise<string> {
-    return this.registry.metrics();
+  /**
+   * The text exposition of every metric of the registry, in its order: the metrics of this sink written from
+   * their own series (Family.renderTo), any other (stunnel_open_connections, the HTTP endpoint's, a caller's) by
+   * prom-client. Byte for byte what `registry.metrics()` returns; that is what it falls back to when the
+   * registry is not a plain Prometheus one (OpenMetrics, default labels).
+   */
+  async render(): Promise<string> {
+    const reg = this.registry;
+    const defaults = (reg as unknown as { _defaultLabels?: object })._defaultLabels;
+    if (reg.contentType !== Registry.PROMETHEUS_CONTENT_TYPE || defaults === undefined || Object.keys(defaults).length > 0) {
+      return reg.metrics();
+    }
+    const byMetric = new Map<unknown, Family>();
+    for (const f of this.families.values()) byMetric.set(f.metric, f);
+    const out: string[] = [];
+    let first = true;
+    for (const metric of reg.getMetricsAsArray()) {
+      if (!first) out.push('\n\n');
+      first = false;
+      const f = byMetric.get(metric);
+      if (f) f.renderTo(out);
+      else out.push(await reg.getSingleMetricAsString(metric.name));
+    }
+    out.push('\n');
+    return out.join('');
   }
 
   /**

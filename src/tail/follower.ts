@@ -236,6 +236,13 @@ interface Committed {
   state: unknown;
 }
 
+function sameNames(a: readonly string[] | null, b: readonly string[] | null): boolean {
+  if (a === b) return true;
+  if (!a || !b || a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function isProblem(x: Opened | Problem | Probe): x is Problem {
   return (x as Problem).kind !== undefined && (x as Problem).kind !== ('file' as string);
 }
@@ -450,6 +457,26 @@ export class FileFollower {
     return true;
   }
 
+  /** metrics().fileSize, without making the whole record (the sidecar asks for every file every second). */
+  get fileSize(): number {
+    return this.pathSize;
+  }
+
+  /** metrics().committedOffset, likewise. */
+  get committedOffset(): number {
+    return this.committed?.offset ?? 0;
+  }
+
+  /** metrics().deliveredOffset, likewise. */
+  get deliveredOffset(): number {
+    return this.active ?? this.cur ? this.chunker.committedOffset : 0;
+  }
+
+  /** metrics().state, likewise. */
+  get followState(): FollowerState {
+    return this.state;
+  }
+
   metrics(): FollowerMetrics {
     const reading = this.active ?? this.cur;
     const cg = this.committed ? this.gens.get(this.committed.gen) : undefined;
@@ -621,46 +648,65 @@ export class FileFollower {
     this.timer = setTimeout(this.trigger, delay);
   }
 
-  /** ensureWatches' key of the followed path's own watch. */
-  private get pathWatchKey(): string {
-    return `${path.dirname(this.path)}\0${path.basename(this.path)}`;
-  }
+  /**
+   * The watched (directory, name) pairs and their keys, made again only when the names to watch or the symlink
+   * target change: every check asks (each followed file every safety poll), and resolving six paths each
+   * time was most of what an idle sidecar allocated.
+   */
+  private watchCache: { raw: readonly string[] | null; link: string | null | undefined; targets: { dir: string; name: string; key: string }[] } | null = null;
 
-  private watchTargets(): [string, string][] {
-    const names = new Set<string>([this.path, ...this.rotatedNames(true)]);
+  private watchTargets(): { dir: string; name: string; key: string }[] {
+    const r = this.opts.rotatedNames;
+    const raw = r ? (typeof r === 'function' ? r(this.path, true) : r) : null;
+    const c = this.watchCache;
+    if (c && c.link === this.linkTarget && sameNames(c.raw, raw)) return c.targets;
+    const names = new Set<string>([this.path, ...this.rotatedNames(true, raw)]);
     if (this.linkTarget) names.add(path.resolve(path.dirname(this.path), this.linkTarget));
-    return [...names].map((n) => [path.dirname(n), path.basename(n)]);
+    const targets = [...names].map((n) => {
+      const dir = path.dirname(n);
+      const name = path.basename(n);
+      return { dir, name, key: `${dir}\0${name}` };
+    });
+    this.watchCache = { raw: raw ? [...raw] : null, link: this.linkTarget, targets };
+    return targets;
   }
 
   private ensureWatches(): void {
     this.watchLive = false;
     if (this.opts.watch === false || this.stopped) return;
-    const wanted = new Set<string>();
-    for (const [dir, name] of this.watchTargets()) {
-      const k = `${dir}\0${name}`;
-      wanted.add(k);
+    const targets = this.watchTargets();
+    // The first target is the followed path itself: its events may take the append fast path (onPathEvent).
+    const pathKey = targets[0]?.key;
+    let wanted = 0;
+    for (const { dir, name, key: k } of targets) {
+      wanted++;
       if (this.unsubs.has(k) && this.hub.has(dir)) {
         this.hub.revalidate(dir, this.pollMs);
         continue;
       }
       this.unsubs.get(k)?.();
-      const u = this.hub.subscribe(dir, name, k === this.pathWatchKey ? this.onPathEvent : this.trigger);
+      const u = this.hub.subscribe(dir, name, k === pathKey ? this.onPathEvent : this.trigger);
       if (u) this.unsubs.set(k, u);
       else this.unsubs.delete(k);
     }
-    for (const [k, u] of this.unsubs) {
-      if (!wanted.has(k)) {
-        u();
-        this.unsubs.delete(k);
+    if (this.unsubs.size > wanted) {
+      const keep = new Set(targets.map((t) => t.key));
+      for (const [k, u] of this.unsubs) {
+        if (!keep.has(k)) {
+          u();
+          this.unsubs.delete(k);
+        }
       }
     }
-    this.watchLive = this.unsubs.size === wanted.size;
+    this.watchLive = this.unsubs.size === wanted;
   }
 
-  private rotatedNames(forWatch = false): string[] {
+  /** `raw`: the names the option gave, when the caller asked it already. */
+  private rotatedNames(forWatch = false, raw?: readonly string[] | null): string[] {
     const r = this.opts.rotatedNames;
     if (!r) return [this.path + '.1'];
-    return (typeof r === 'function' ? r(this.path, forWatch) : r).map((n) => path.resolve(path.dirname(this.path), n));
+    const names = raw ?? (typeof r === 'function' ? r(this.path, forWatch) : r);
+    return names.map((n) => path.resolve(path.dirname(this.path), n));
   }
 
   // ------------------------------------------------------------------------------------------ the check
