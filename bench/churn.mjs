@@ -15,8 +15,12 @@ export async function run(ctx) {
   const { quick, log } = ctx;
   const total = quick ? 1_000_000 : 10_000_000;
   const open = 10_000;
-  const child = spawn(process.execPath, [ctx.doctor, 'scan', '--quiet', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const child = spawn(process.execPath, [ctx.doctor, 'scan', '--quiet', '-'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // `scan --quiet` prints the report on stdout (errors on stderr).
+  let stdout = '';
   let stderr = '';
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d) => (stdout += d));
   child.stderr.setEncoding('utf8');
   child.stderr.on('data', (d) => (stderr += d));
   const exited = new Promise((r) => child.on('exit', (code) => r(code)));
@@ -71,8 +75,9 @@ export async function run(ctx) {
   clearInterval(timer);
   const wall = (nowMs() - t0) / 1000;
   if (code !== 0 && code !== 1) throw new Error(`scan exited ${code}: ${stderr.slice(-1000)}`);
-  const m = /(\d+)\s+connection_closed\/ok/.exec(stderr);
-  const got = m ? Number(m[1]) : 0;
+  // The report lists connection_closed/ok once per service (`INFO  connection_closed/ok  416666x  ...`).
+  let got = 0;
+  for (const m of stdout.matchAll(/connection_closed\/ok\s+(\d+)x/g)) got += Number(m[1]);
   const rss = samples.map((s) => s.rssMB);
   const at = (f) => samples[Math.min(samples.length - 1, Math.floor(f * samples.length))]?.rssMB ?? NaN;
   const half = Math.floor(samples.length / 2);
