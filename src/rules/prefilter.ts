@@ -1,6 +1,6 @@
 /**
  * Cheap tests that tell, before a rule's regular expression runs, that it cannot match a message: what RE2 and
- * Hyperscan call a prefilter, read off the pattern's source once at compile time. Three facts about a
+ * Hyperscan call a prefilter, read off the pattern's source once at compile time. Two facts about a
  * `^`-anchored pattern:
  *   - its literal prefix (`^Service \[` → `Service [`): the message must start with it;
  *   - the characters that may follow the prefix (`^Connection (?:reset|closed)` → `r` or `c`).
