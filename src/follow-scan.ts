@@ -16,7 +16,8 @@ import { Pipeline, type LineCounts, type Source } from './pipeline.js';
 import { loadRuleSet } from './rules/index.js';
 import type { CorrelatorSink } from './correlate/correlator.js';
 import { logrotateNames } from './tail/rotated-names.js';
-import { isCompressedPath, openScan, proxyNameFromPath, readInput, type ScanOptions, type ScanStats } from './scan.js';
+import { isCompressedName } from './tail/compressed.js';
+import { openScan, proxyNameFromPath, readInput, type ScanOptions, type ScanStats } from './scan.js';
 
 export interface FollowScanOptions extends ScanOptions {
   /** Ends the follow (SIGINT in the CLI). */
@@ -57,7 +58,7 @@ export async function followFiles(files: readonly string[], opts: FollowScanOpti
     const file = files[i]!;
     const { src, proxy, label } = scan.sourceFor(file);
     stats.files++;
-    if (file === '-' || isCompressedPath(file)) {
+    if (file === '-' || isCompressedName(file)) {
       // stdin is read until it ends (meanwhile the other files); a compressed rotated copy is read once, now.
       const done = readInput(file, (chunk, fp) => {
         pipeline.push(src, chunk, fp);

@@ -168,9 +168,6 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
 /** Bytes read at once from a file. */
 const READ_SIZE = 1 << 20;
 
-/** Whether `file` is read whole and decompressed (never followed). */
-export const isCompressedPath = isCompressedName;
-
 /**
  * Reads input `file` whole into `onChunk` (readInto): `-` is stdin, a `.gz` file is decompressed (`.xz`, `.zst`,
  * `.bz2` through their tools: tail/compressed.ts) (its offsets
@@ -185,7 +182,7 @@ export async function readInput(
   signal?: AbortSignal,
 ): Promise<void> {
   if (file === '-') return readInto(process.stdin, onChunk, maxLineBytes, onBytes, signal);
-  if (!isCompressedPath(file)) return readInto(fileChunks(file), onChunk, maxLineBytes, onBytes, signal);
+  if (!isCompressedName(file)) return readInto(fileChunks(file), onChunk, maxLineBytes, onBytes, signal);
   try {
     await readInto(decompressed(file, onBytes), onChunk, maxLineBytes, () => {}, signal);
   } catch (e) {

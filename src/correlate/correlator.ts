@@ -122,13 +122,6 @@ function absorb(f: Fields, g: Groups, firstServiceWins: boolean): void {
   if (g.config_line !== undefined && f.configLine === null) f.configLine = num(g.config_line);
 }
 
-/** The captures by number (as RuleSet.matchExec gives them) of a match given by name. */
-function execOf(r: CompiledRule, groups: Groups): (string | undefined)[] {
-  const out: (string | undefined)[] = [];
-  for (let i = 0; i < r.captures.length; i++) out[r.groupIndex[i]!] = groups[r.captures[i]!];
-  return out;
-}
-
 /** absorb() from a rule's captures by number (its fieldSlots), without a groups object. */
 function absorbExec(f: Fields, r: CompiledRule, m: ArrayLike<string | undefined>, firstServiceWins: boolean): void {
   const slots = r.fieldSlots;
@@ -236,27 +229,7 @@ export class SourceCorrelator {
     return out;
   }
 
-  /** The `when` test of a connection rule against the connection of `rec`. */
-  accepts(rule: CompiledRule, groups: Groups, rec: LineRecord): boolean {
-    const w = rule.when!;
-    const c = rec.idClass === 'connection' ? this.conns.get(rec.id) : undefined;
-    if (w.verdict === 'none' && c?.verdict) return false;
-    if (w.verdict === 'any' && !c?.verdict) return false;
-    if (w.has && !w.has.every((m) => c?.marks.includes(m))) return false;
-    if (w.lacks && w.lacks.some((m) => c?.marks.includes(m))) return false;
-    if (w.bytes) {
-      const tls = num(groups.to_tls) ?? c?.toTls ?? null;
-      const sock = num(groups.to_socket) ?? c?.toSocket ?? null;
-      const zero = tls === 0 && sock === 0;
-      if ((w.bytes === 'zero') !== zero) return false;
-    }
-    if (w.min_duration !== undefined) {
-      if (!c || Number.isNaN(rec.time) || Number.isNaN(c.firstTime) || rec.time - c.firstTime < w.min_duration) return false;
-    }
-    return true;
-  }
-
-  /** accepts() with the rule's captures by number (RuleSet.matchExec). */
+  /** The `when` test of a rule against the connection of `rec`, with the rule's captures by number (RuleSet.matchExec). */
   acceptsExec(rule: CompiledRule, m: ArrayLike<string | undefined>, rec: LineRecord): boolean {
     const w = rule.when!;
     const c = rec.idClass === 'connection' ? this.conns.get(rec.id) : undefined;
@@ -289,7 +262,7 @@ export class SourceCorrelator {
     this.apply(rec, { rule: r, groups: groupsOf(r, m as RegExpExecArray) });
   }
 
-  apply(rec: LineRecord, m: RuleMatch): void {
+  private apply(rec: LineRecord, m: RuleMatch): void {
     const r = m.rule;
     switch (r.action) {
       case 'ignore':
@@ -335,8 +308,8 @@ export class SourceCorrelator {
         return;
       }
       default:
-        if (rec.idClass === 'connection') this.connectionLineExec(rec, r, execOf(r, m.groups));
-        else this.processLine(rec, m);
+        // start, note, detail, end: a connection's lines went to connectionLineExec (applyExec).
+        this.processLine(rec, m);
     }
   }
 

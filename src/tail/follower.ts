@@ -236,6 +236,17 @@ interface Committed {
   state: unknown;
 }
 
+/**
+ * Whether the file read by `cur`, its size or time changed, still starts with the first line it had (`fp`: its
+ * fingerprint now). A file read from its start without one yet takes `fp`. False: same inode, another first line
+ * (truncated and rewritten).
+ */
+function headStillOurs(cur: Pick<Gen, 'fingerprint' | 'startOffset' | 'ref'>, fp: string): boolean {
+  if (cur.fingerprint !== '') return fp === cur.fingerprint;
+  if (cur.startOffset === 0 && !cur.ref) cur.fingerprint = fp;
+  return true;
+}
+
 function sameNames(a: readonly string[] | null, b: readonly string[] | null): boolean {
   if (a === b) return true;
   if (!a || !b || a.length !== b.length) return false;
@@ -589,11 +600,7 @@ export class FileFollower {
       } catch {
         return false;
       }
-      if (cur.fingerprint === '') {
-        if (cur.startOffset === 0 && !cur.ref) cur.fingerprint = fp;
-      } else if (fp !== cur.fingerprint) {
-        return false;
-      }
+      if (!headStillOurs(cur, fp)) return false;
       cur.lastSize = st.size;
       cur.lastMtimeMs = st.mtimeMs;
     }
@@ -764,12 +771,8 @@ export class FileFollower {
         cur.lastMtimeMs = p.st.mtimeMs;
         const fp = await headFingerprint(cur.fh);
         if (this.stopped || this.cur !== cur) return;
-        if (cur.fingerprint === '') {
-          if (cur.startOffset === 0 && !cur.ref) cur.fingerprint = fp;
-        } else if (fp !== cur.fingerprint) {
-          // Same inode, different first line: truncated and rewritten past our offset (or same size).
-          return this.handleTruncation(cur);
-        }
+        // Same inode, different first line: truncated and rewritten past our offset (or same size).
+        if (!headStillOurs(cur, fp)) return this.handleTruncation(cur);
       }
       // Nothing appended since the last read: skip the read (idle files cost one lstat per poll period).
       if (p.st.size > pos || !cur.source) await this.readTurn(cur);

@@ -49,16 +49,22 @@ async function resume(p: string, state: string) {
   return { col, f };
 }
 
+/** A log of `n` lines in a fresh directory, read and checkpointed by a first run of the follower. */
+async function firstRun(n: number) {
+  const lines = new Lines();
+  const dir = s.dir();
+  const p = path.join(dir, 'stunnel.log');
+  const state = path.join(dir, 'state');
+  const a = new Written().append(p, lines.take(n));
+  await s.firstRun(p, state, n);
+  return { lines, dir, p, state, a };
+}
+
 const ourTemps = (): string[] => readdirSync(tmpdir()).filter((n) => n.startsWith('stunnel-doctor-gz-'));
 
 describe('rotated and compressed while down', () => {
   it('rotate twice (delaycompress): the rest of path.2.gz, all of path.1, then the new file', async () => {
-    const lines = new Lines();
-    const dir = s.dir();
-    const p = path.join(dir, 'stunnel.log');
-    const state = path.join(dir, 'state');
-    const a = new Written().append(p, lines.take(4));
-    await s.firstRun(p, state, 4);
+    const { lines, p, state, a } = await firstRun(4);
     const tempsBefore = ourTemps();
 
     a.append(p, lines.take(3));
@@ -80,12 +86,7 @@ describe('rotated and compressed while down', () => {
   });
 
   it('rotate three times: path.3.gz from the checkpoint, path.2.gz and path.1 whole, then the new file', async () => {
-    const lines = new Lines();
-    const dir = s.dir();
-    const p = path.join(dir, 'stunnel.log');
-    const state = path.join(dir, 'state');
-    const a = new Written().append(p, lines.take(3));
-    await s.firstRun(p, state, 3);
+    const { lines, p, state, a } = await firstRun(3);
 
     a.append(p, lines.take(1));
     rotate(p);
@@ -104,12 +105,7 @@ describe('rotated and compressed while down', () => {
   it('logrotate compresscmd xz, zstd or bzip2: the rest of path.2.xz (.zst, .bz2) through the tool, then path.1 and the new file', async () => {
     // Each tool as logrotate runs it: the file compressed in place, the original removed.
     for (const [tool, ext, args] of [['xz', '.xz', ['-q']], ['zstd', '.zst', ['-q', '--rm']], ['bzip2', '.bz2', ['-q']]] as const) {
-      const lines = new Lines();
-      const dir = s.dir();
-      const p = path.join(dir, 'stunnel.log');
-      const state = path.join(dir, 'state');
-      const a = new Written().append(p, lines.take(4));
-      await s.firstRun(p, state, 4);
+      const { lines, dir, p, state, a } = await firstRun(4);
 
       a.append(p, lines.take(3));
       renameSync(p, `${p}.1`);
@@ -130,12 +126,7 @@ describe('rotated and compressed while down', () => {
   });
 
   it('logrotate dateext (Red Hat\'s default): the rest of path-YYYYMMDD.gz, the newer dated copy, then the new file', async () => {
-    const lines = new Lines();
-    const dir = s.dir();
-    const p = path.join(dir, 'stunnel.log');
-    const state = path.join(dir, 'state');
-    const a = new Written().append(p, lines.take(4));
-    await s.firstRun(p, state, 4);
+    const { lines, dir, p, state, a } = await firstRun(4);
 
     a.append(p, lines.take(3));
     renameSync(p, `${p}-20261201`);
@@ -153,12 +144,7 @@ describe('rotated and compressed while down', () => {
   });
 
   it('a compressed file with another first line is not taken for the checkpoint\'s', async () => {
-    const lines = new Lines();
-    const dir = s.dir();
-    const p = path.join(dir, 'stunnel.log');
-    const state = path.join(dir, 'state');
-    new Written().append(p, lines.take(3));
-    await s.firstRun(p, state, 3);
+    const { lines, dir, p, state } = await firstRun(3);
 
     // The checkpoint's file is gone (deleted, not rotated); an unrelated archive sits at path.2.gz.
     rmSync(p);
