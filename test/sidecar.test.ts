@@ -9,6 +9,7 @@ import { appendFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:http';
+import { Writable } from 'node:stream';
 import { createDoctor, type Doctor } from '../src/doctor.js';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
 import { HttpServer } from '../src/http/server.js';
@@ -57,6 +58,32 @@ describe('sidecar', () => {
     // The one-shot scan also concludes at end of input; the follower sees the same end lines.
     await waitFor(() => got.length >= want.length, 'every event of the scan');
     expect(got.map(brief)).toEqual(want.map(brief));
+  });
+
+  it('--events-out gets every event as one NDJSON line, in order, gathered into few writes', async () => {
+    const dir = tmp();
+    // A real log, as stunnel would write it over 60 restarts: a backlog of some hundred events at once.
+    const one = readFileSync(FIX('multi-service/d5.log'));
+    const log = join(dir, 'billing.log');
+    writeFileSync(log, Buffer.concat(Array.from({ length: 60 }, () => one)));
+    const want = (await scanFiles([log], { proxy: 'billing' })).events;
+    const writes: string[] = [];
+    const eventsOut = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        writes.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    const d = await start({ billing: log }, tmp(), { eventsOut });
+    const lines = () => writes.join('').split('\n').filter(Boolean);
+    // The scan also concludes at end of input what the follower keeps open: all but those.
+    await waitFor(() => lines().length >= want.length - 5, 'the backlog\'s events on the NDJSON output');
+    const got = lines().map((l) => JSON.parse(l) as DoctorEvent);
+    expect(got.map((e) => e.id)).toEqual(want.slice(0, got.length).map((e) => e.id));
+    expect(got.length).toBeGreaterThan(300);
+    // Not one write per event (a system call each on a pipe): the events of one read go out together.
+    expect(writes.length).toBeLessThan(got.length / 20);
+    await d.close();
   });
 
   it('diagnose() returns each failure once, with its reason, since the previous call', async () => {
