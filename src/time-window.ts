@@ -57,13 +57,27 @@ export function parseTimeArg(value: string, option: string, now: number = Date.n
   return Date.UTC(y, mo - 1, d, h, mi, s, ms) - offsetMin * 60_000;
 }
 
-/** An event's `time` (`YYYY-MM-DDTHH:MM:SS`, local wall time) as milliseconds since the epoch; NaN for null. */
+/** The minute (`YYYY-MM-DDTHH:MM`) logTimeMs last converted, and its start: events come in log order. */
+let lastMinute = '';
+let lastMinuteMs = NaN;
+
+/**
+ * An event's `time` (`YYYY-MM-DDTHH:MM:SS`, local wall time) as milliseconds since the epoch; NaN for null.
+ * A local time is converted once per minute (a time zone lookup; a sidecar's backlog has one per event): within
+ * a minute the offset from UTC does not change, as zones change it only on whole minutes.
+ */
 export function logTimeMs(t: string | null): number {
   if (t === null || t.length < 19) return NaN;
-  return new Date(
-    Number(t.slice(0, 4)), Number(t.slice(5, 7)) - 1, Number(t.slice(8, 10)),
-    Number(t.slice(11, 13)), Number(t.slice(14, 16)), Number(t.slice(17, 19)),
-  ).getTime();
+  const tens = t.charCodeAt(17) - 48;
+  const ones = t.charCodeAt(18) - 48;
+  if (tens < 0 || tens > 9 || ones < 0 || ones > 9) return NaN;
+  if (lastMinute === '' || !t.startsWith(lastMinute)) {
+    lastMinute = t.slice(0, 16);
+    lastMinuteMs = new Date(
+      Number(t.slice(0, 4)), Number(t.slice(5, 7)) - 1, Number(t.slice(8, 10)), Number(t.slice(11, 13)), Number(t.slice(14, 16)), 0,
+    ).getTime();
+  }
+  return lastMinuteMs + (tens * 10 + ones) * 1000;
 }
 
 export type WindowVerdict = 'in' | 'before' | 'after' | 'untimed';

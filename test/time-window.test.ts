@@ -4,6 +4,37 @@ import { parseTimeArg, TimeWindow, logTimeMs, TimeArgError } from '../src/time-w
 
 const NOW = Date.UTC(2026, 11, 2, 12, 0, 0);
 
+describe('logTimeMs', () => {
+  it('converts local wall times as Date does, across minutes, days and time zone changes, in any order', () => {
+    const saved = process.env.TZ;
+    const pad = (n: number) => String(n).padStart(2, '0');
+    const wall = (d: Date) =>
+      `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}T${pad(d.getHours())}:${pad(d.getMinutes())}:${pad(d.getSeconds())}`;
+    let compared = 0;
+    try {
+      // Zones with DST of an hour, of half an hour (Lord Howe), and without (a :45 offset).
+      for (const tz of ['UTC', 'Europe/Berlin', 'America/New_York', 'Australia/Lord_Howe', 'Asia/Kathmandu']) {
+        process.env.TZ = tz;
+        // Every 37 s over the nights of the 2026 changes in Europe, the US and Lord Howe.
+        const nights = [Date.UTC(2026, 2, 28, 22), Date.UTC(2026, 9, 24, 22), Date.UTC(2026, 2, 8, 4), Date.UTC(2026, 10, 1, 4), Date.UTC(2026, 3, 4, 13)];
+        const times = nights.flatMap((n) => Array.from({ length: 400 }, (_, k) => wall(new Date(n + k * 37_000))));
+        // In log order, then back and forth (a later file, an earlier one).
+        for (const t of [...times, ...times.slice().reverse(), ...times.filter((_, i) => i % 7 === 0)]) {
+          const [y, mo, d, h, mi, sec] = t.split(/[-T:]/).map(Number) as [number, number, number, number, number, number];
+          expect(logTimeMs(t)).toBe(new Date(y, mo - 1, d, h, mi, sec).getTime());
+          compared++;
+        }
+      }
+    } finally {
+      if (saved === undefined) delete process.env.TZ;
+      else process.env.TZ = saved;
+    }
+    expect(compared).toBe(5 * (2000 * 2 + Math.ceil(2000 / 7)));
+    expect(logTimeMs(null)).toBeNaN();
+    expect(logTimeMs('2026-11-22T06:37:xx')).toBeNaN();
+  });
+});
+
 describe('parseTimeArg', () => {
   it('reads zones exactly and zone-less times as local time', () => {
     expect(parseTimeArg('2026-11-22T06:37:01Z', '--since')).toBe(Date.UTC(2026, 10, 22, 6, 37, 1));
