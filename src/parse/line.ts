@@ -286,15 +286,143 @@ const MONTHS: Record<string, number> = {
 
 /**
  * Everything else: a syslog or journal header before a `LOG<n>[id]: ` or `[c] ` body, or a file-format line
- * behind such a header. The header ends at the first `: ` that is followed by one of the bodies, so text
- * forged inside a message (`CN=LOG3[99]: ...`) can only ever land in the message.
+ * behind such a header. The header is, as this expression on the line's first 512 bytes would read it:
+ *
+ *   ^(?:<\d{1,3}>)?(?:(?<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)|(?<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\S*)?
+ *   [^\n]*?(?:\[(?<pid>\d{1,10})\])?: (?=\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG[0-7]\[|LOG[0-7]\[|\[[*!:. ]\](?: |$)|INTERNAL ERROR: )
+ *
+ * It ends at the first `: ` followed by one of the bodies, so text forged inside a message (`CN=LOG3[99]: ...`)
+ * can only ever land in the message. syslogHeader() reads it from the bytes, without decoding the line or running
+ * the expression (test/parse-syslog-header.test.ts checks the two agree).
  */
-const SLOW = /^(?:<\d{1,3}>)?(?:(?<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)|(?<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\S*)?[^\n]*?(?:\[(?<pid>\d{1,10})\])?: (?=\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG[0-7]\[|LOG[0-7]\[|\[[*!:. ]\](?: |$)|INTERNAL ERROR: )/;
+export interface SyslogHeader {
+  /** Offset of the body (just past the header's `: `), -1 when the line has no such header. */
+  body: number;
+  /** The pid's digits are buf[pidStart, pidEnd) (`stunnel[730]: `); -1 when there is none. */
+  pidStart: number;
+  pidEnd: number;
+  /** The stamp: none, BSD (`Nov 22 05:29:51`, 15 bytes) or ISO (`2026-11-22T05:29:51`, 19 bytes), at `stampAt`. */
+  stamp: 'none' | 'bsd' | 'iso';
+  stampAt: number;
+}
+
+/** The bytes of the syslog head searched for the header (as many as the expression above is given). */
+export const SYSLOG_HEAD_BYTES = 512;
+
+const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 48 && c <= 57;
+const isUpper = (c: number | undefined): boolean => c !== undefined && c >= 65 && c <= 90;
+const isLower = (c: number | undefined): boolean => c !== undefined && c >= 97 && c <= 122;
+/** JavaScript's \s among the characters a latin1 decoding gives (U+0085 is not one). */
+const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13) || c === 0xa0;
+
+/** `[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d` at `at`, within `end`. */
+function bsdAt(b: Buffer, at: number, end: number): boolean {
+  return at + 15 <= end && isUpper(b[at]) && isLower(b[at + 1]) && isLower(b[at + 2]) && b[at + 3] === 32 &&
+    (b[at + 4] === 32 || isDigit(b[at + 4])) && isDigit(b[at + 5]) && b[at + 6] === 32 && isDigit(b[at + 7]) &&
+    isDigit(b[at + 8]) && b[at + 9] === 58 && isDigit(b[at + 10]) && isDigit(b[at + 11]) && b[at + 12] === 58 &&
+    isDigit(b[at + 13]) && isDigit(b[at + 14]);
+}
+
+/** `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d` at `at`, within `end`. */
+function isoAt(b: Buffer, at: number, end: number): boolean {
+  if (at + 19 > end) return false;
+  for (let i = 0; i < 19; i++) {
+    const c = b[at + i]!;
+    const want = i === 4 || i === 7 ? 45 : i === 10 ? 84 : i === 13 || i === 16 ? 58 : -1;
+    if (want >= 0 ? c !== want : c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+/** Whether one of the bodies starts at `at` (the lookahead of the expression, within the head's `end`). */
+function bodyAt(b: Buffer, at: number, end: number): boolean {
+  const c = b[at];
+  if (c === 76) return at + 5 <= end && b[at + 1] === 79 && b[at + 2] === 71 && b[at + 3]! >= 48 && b[at + 3]! <= 55 && b[at + 4] === 91;
+  if (c === 91) {
+    if (at + 3 > end || b[at + 2] !== 93) return false;
+    const k = b[at + 1];
+    if (k !== 42 && k !== 33 && k !== 58 && k !== 46 && k !== 32) return false;
+    return at + 3 === end || b[at + 3] === 32;
+  }
+  if (c === 73) {
+    if (at + 16 > end) return false;
+    for (let i = 0; i < 16; i++) if (b[at + i] !== INTERNAL_ERROR_BYTES[i]) return false;
+    return true;
+  }
+  if (isDigit(c)) {
+    // `\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG[0-7]\[`
+    if (at + 25 > end) return false;
+    for (let i = 0; i < 19; i++) {
+      const x = b[at + i]!;
+      const want = i === 4 || i === 7 ? 46 : i === 10 ? 32 : i === 13 || i === 16 ? 58 : -1;
+      if (want >= 0 ? x !== want : x < 48 || x > 57) return false;
+    }
+    return b[at + 19] === 32 && b[at + 20] === 76 && b[at + 21] === 79 && b[at + 22] === 71 && b[at + 23]! >= 48 &&
+      b[at + 23]! <= 55 && b[at + 24] === 91;
+  }
+  return false;
+}
+
+/** A valid header end `: ` at p (within the head): its pid, if `[digits]` ends right before it (from `from` on). */
+function headerEndAt(b: Buffer, p: number, end: number, from: number, out: SyslogHeader): boolean {
+  if (b[p] !== 58 || p + 1 >= end || b[p + 1] !== 32 || !bodyAt(b, p + 2, end)) return false;
+  out.body = p + 2;
+  out.pidStart = out.pidEnd = -1;
+  if (b[p - 1] === 93) {
+    let i = p - 2;
+    while (i >= from && i > p - 12 && isDigit(b[i])) i--;
+    if (i >= from && b[i] === 91 && i < p - 2) {
+      out.pidStart = i + 1;
+      out.pidEnd = p - 1;
+    }
+  }
+  return true;
+}
+
+/** Reads the syslog header of buf[start, end) into `out` (see SyslogHeader); returns out.body >= 0. */
+export function syslogHeader(b: Buffer, start: number, end: number, out: SyslogHeader): boolean {
+  const head = Math.min(end, start + SYSLOG_HEAD_BYTES);
+  out.body = out.pidStart = out.pidEnd = -1;
+  out.stamp = 'none';
+  let at = start;
+  if (b[at] === 60) {
+    let i = at + 1;
+    while (i < head && i < at + 4 && isDigit(b[i])) i++;
+    if (i > at + 1 && b[i] === 62 && i < head) at = i + 1;
+  }
+  out.stampAt = at;
+  let from = at;
+  /** ISO: the end of its `\S*` run (the expression gives it back only to end the header on its last byte). */
+  let run = -1;
+  if (bsdAt(b, at, head)) {
+    out.stamp = 'bsd';
+    from = at + 15;
+  } else if (isoAt(b, at, head)) {
+    out.stamp = 'iso';
+    run = at + 19;
+    while (run < head && !isSpace(b[run]!)) run++;
+    from = run;
+  }
+  for (let p = from; p + 1 < head; p++) {
+    if (b[p] === 58 && headerEndAt(b, p, head, from, out)) return true;
+  }
+  // Backtracking into the ISO stamp's `\S*`: its last byte may be the header's `:` (no pid then).
+  if (run > at + 19 && headerEndAt(b, run - 1, head, run - 1, out)) {
+    out.pidStart = out.pidEnd = -1;
+    return true;
+  }
+  out.body = -1;
+  out.stamp = 'none';
+  return false;
+}
 
 const INTERNAL_ERROR = 'INTERNAL ERROR: ';
+const INTERNAL_ERROR_BYTES = Buffer.from(INTERNAL_ERROR, 'latin1');
 
 function isInternalError(buf: Buffer, start: number, end: number): boolean {
-  return end - start >= 16 && buf.toString('latin1', start, start + 16) === INTERNAL_ERROR;
+  if (end - start < 16) return false;
+  for (let i = 0; i < 16; i++) if (buf[start + i] !== INTERNAL_ERROR_BYTES[i]) return false;
+  return true;
 }
 
 /** log.c:fatal_debug's line (`INTERNAL ERROR: %s at %s, line %d`): level 2 (LOG_CRIT), no id. */
@@ -311,15 +439,14 @@ function fillInternalError(
   else rec.message = '';
 }
 
+const header: SyslogHeader = { body: -1, pidStart: -1, pidEnd: -1, stamp: 'none', stampAt: 0 };
+
 function parseSlow(
   buf: Buffer, start: number, end: number, rec: LineRecord, opts: ParseOptions,
   wantLevel: (level: number) => boolean,
 ): boolean {
-  // Only a bounded head is searched for the header.
-  const headEnd = Math.min(end, start + 512);
-  const head = buf.toString('latin1', start, headEnd);
-  const m = SLOW.exec(head);
-  if (!m) {
+  const h = header;
+  if (!syslogHeader(buf, start, end, h)) {
     if (isInternalError(buf, start, end)) {
       // log.c:fatal_debug writes this raw line before abort().
       fillInternalError(buf, start, end, rec, 'file', NaN, opts, wantLevel);
@@ -327,18 +454,12 @@ function parseSlow(
     }
     return false;
   }
-  const body = start + m[0].length;
+  const body = h.body;
+  const origin = h.pidStart < 0 ? '' : pidOf(buf, h.pidStart, h.pidEnd);
+  rec.origin = origin;
   let time = NaN;
-  const g = m.groups!;
-  rec.origin = g.pid ?? '';
-  if (g.bsd) {
-    const mon = MONTHS[g.bsd.slice(0, 3)];
-    const day = Number(g.bsd.slice(4, 6).trim());
-    const [h, mi, s] = g.bsd.slice(7).split(':').map(Number) as [number, number, number];
-    if (mon !== undefined) time = syslogSeconds(mon, day, h, mi, s, opts);
-  } else if (g.iso) {
-    time = Date.parse(`${g.iso}Z`) / 1000;
-  }
+  if (h.stamp === 'bsd') time = bsdSeconds(buf, h.stampAt, opts);
+  else if (h.stamp === 'iso') time = Date.parse(`${latin1(buf, h.stampAt, h.stampAt + 19)}Z`) / 1000;
   if (isInternalError(buf, body, end)) {
     // fatal_debug's syslog(LOG_CRIT) copy: the raw text, without `LOGn[id]: `.
     fillInternalError(buf, body, end, rec, 'syslog', time, opts, wantLevel);
@@ -352,12 +473,50 @@ function parseSlow(
   if (buf[body + 4] === 46) {
     // A file-format line behind a header: its own timestamp wins.
     const ok = parseLine(buf, body, end, rec, opts, wantLevel) && rec.format === 'file';
-    rec.origin = g.pid ?? '';
+    rec.origin = origin;
     return ok;
   }
   const level = buf[body + 3]! - D0;
   if (!fillLog(buf, body + 5, end, rec, 'syslog', level, time, opts, wantLevel)) return false;
   return true;
+}
+
+/** The pid of a header as a string; the same pid as the line before gives the same string (no decoding). */
+let lastPid = '';
+let lastPidBytes = -1;
+function pidOf(b: Buffer, from: number, to: number): string {
+  // Up to 10 digits: their value (< 2^34) names them exactly.
+  const v = to - from > 10 ? -1 : digits(b, from, to - from) * 16 + (to - from);
+  if (v >= 0 && v === lastPidBytes) return lastPid;
+  lastPidBytes = v;
+  lastPid = latin1(b, from, to);
+  return lastPid;
+}
+
+const MONTH_BY_KEY = new Map<number, number>(
+  Object.entries(MONTHS).map(([name, m]) => [name.charCodeAt(0) * 65536 + name.charCodeAt(1) * 256 + name.charCodeAt(2), m]),
+);
+
+/**
+ * syslogSeconds() of the BSD stamp at `at` (NaN for a month name that is none). Lines of one second share it: the
+ * stamp is converted, and the clock read for its year, when the stamp (or the options) change.
+ */
+let lastBsdKey = -1;
+let lastBsdOpts: ParseOptions | null = null;
+let lastBsdTime = NaN;
+function bsdSeconds(b: Buffer, at: number, opts: ParseOptions): number {
+  const m = b[at]! * 65536 + b[at + 1]! * 256 + b[at + 2]!;
+  const day = (b[at + 4] === 32 ? 0 : b[at + 4]! - D0) * 10 + b[at + 5]! - D0;
+  const h = digits(b, at + 7, 2), mi = digits(b, at + 10, 2), s = digits(b, at + 13, 2);
+  // Month bytes (24 bits) and the rest (< 2^25) in one exact number.
+  const key = m * 2 ** 25 + (((day * 24 + h) * 60 + mi) * 60 + s);
+  if (key !== lastBsdKey || opts !== lastBsdOpts) {
+    lastBsdKey = key;
+    lastBsdOpts = opts;
+    const mon = MONTH_BY_KEY.get(m);
+    lastBsdTime = mon === undefined ? NaN : syslogSeconds(mon, day, h, mi, s, opts);
+  }
+  return lastBsdTime;
 }
 
 /** `YYYY-MM-DDTHH:MM:SS` for a log time in seconds, null when unknown. */
