@@ -95,6 +95,22 @@ describe('line grammar on real stunnel output', () => {
     }
   });
 
+  it('gives the same events, untimed, for syslog messages without their header (journalctl -o cat)', async () => {
+    const path = join(FIXTURES, 'syslog', 'syslog-d7.log');
+    const bare = join(tmp(), 'cat.log');
+    const lines = readFileSync(path, 'latin1').split('\n').filter(Boolean);
+    // The journal's MESSAGE of each real datagram: what follows `stunnel: `.
+    const messages = lines.map((l) => l.replace(/^<\d+>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d stunnel: /, ''));
+    expect(messages.every((m, i) => m !== lines[i] && m.startsWith('LOG'))).toBe(true);
+    writeFileSync(bare, `${messages.join('\n')}\n`, 'latin1');
+    const a = await scanFiles([path], { proxy: 'p' });
+    const b = await scanFiles([bare], { proxy: 'p' });
+    expect(a.events.length).toBeGreaterThan(2);
+    expect(brief(b.events)).toEqual(brief(a.events));
+    expect(b.events.every((e) => e.time === null)).toBe(true);
+    expect(b.stats.lines).toEqual(a.stats.lines);
+  });
+
   it('reads a stderr capture that mixes a failed start and a later run', async () => {
     const stderr = logs.filter((p) => p.endsWith('.stderr'))[0]!;
     const good = join(FIXTURES, 'success', 'd5.log');

@@ -1,7 +1,7 @@
 /**
  * The stunnel line grammar, read from bytes. stunnel writes three shapes (see the catalog, section 1):
  *   file:    `YYYY.MM.DD HH:MM:SS LOG<n>[<id>]: <text>`
- *   syslog:  `[<pri>]<timestamp> [host ]<ident>[<pid>]: LOG<n>[<id>]: <text>` (header optional)
+ *   syslog:  `[<pri>]<timestamp> [host ]<ident>[<pid>]: LOG<n>[<id>]: <text>` (header optional: `journalctl -o cat`)
  *   stderr:  `[<c>] <text>` (error mode of a failed start; `*` 0-2, `!` 3, `:` 4, `.` 5, ` ` 6-7)
  * and captures mix them (a journal carries stderr lines behind a syslog header). The fast paths look at
  * fixed byte positions; only lines that fit neither fast path go through one regular expression.
@@ -451,6 +451,12 @@ function parseSlow(
       // log.c:fatal_debug writes this raw line before abort().
       fillInternalError(buf, start, end, rec, 'file', NaN, opts, wantLevel);
       return true;
+    }
+    // A syslog message without its header: `LOG5[3]: text`, as `journalctl -o cat` prints the journal's MESSAGE
+    // (no log time then).
+    if (end - start >= 7 && buf[start] === 76 && buf[start + 1] === 79 && buf[start + 2] === 71 && buf[start + 3]! >= 48 &&
+      buf[start + 3]! <= 55 && buf[start + 4] === 91) {
+      return fillLog(buf, start + 5, end, rec, 'syslog', buf[start + 3]! - D0, NaN, opts, wantLevel);
     }
     return false;
   }
