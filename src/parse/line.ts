@@ -183,8 +183,8 @@ export function syslogSeconds(mon: number, day: number, h: number, mi: number, s
 
 /**
  * Fills `rec` from the line buf[start, end) (end excludes the newline) and returns true, or returns false
- * when the line fits no stunnel grammar. Only reads the level and id before `wantLevel` says whether the
- * message is needed: when it returns false, the message is not decoded and `rec.message` is ''.
+ * when the line fits no stunnel grammar. Reads the level before `wantLevel` says whether the line is needed:
+ * when it returns false, neither id nor message is decoded (`rec.id` and `rec.message` are '').
  */
 export function parseLine(
   buf: Buffer,
@@ -223,13 +223,15 @@ function fillLog(
   rec.format = format;
   rec.level = level;
   rec.time = time;
-  rec.id = latin1(buf, idStart, close);
-  rec.idClass = classifyId(rec.id);
   if (!wantLevel(level)) {
+    rec.id = '';
+    rec.idClass = 'none';
     rec.message = '';
     rec.invalidUtf8 = false;
     return true;
   }
+  rec.id = latin1(buf, idStart, close);
+  rec.idClass = classifyId(rec.id);
   const msgStart = buf[close + 2] === 32 ? close + 3 : close + 2;
   decodeMessage(buf, msgStart, end, rec, opts);
   return true;
