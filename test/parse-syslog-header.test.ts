@@ -3,12 +3,13 @@
  * comment reads it on the line's first 512 bytes decoded as latin1: the same end of header, pid and stamp. The
  * expression is the oracle here, run on every real line of fixtures/ put behind the headers syslog daemons and
  * the journal write, and on seeded variants of them that a hostile or odd log may hold (forged bodies, brackets,
- * colons, non-ASCII bytes, stamps glued to text, a header across the 512th byte).
+ * colons, non-ASCII bytes, stamps glued to text, a header across the 512th byte). RFC 5424 lines, which that
+ * expression does not read, are checked on what Debian's rsyslogd wrote (fixtures/rsyslog).
  */
 import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { syslogHeader, SYSLOG_HEAD_BYTES, type SyslogHeader } from '../src/parse/line.js';
+import { rfc5424Header, syslogHeader, SYSLOG_HEAD_BYTES, type SyslogHeader } from '../src/parse/line.js';
 
 const ORACLE = /^(?:<\d{1,3}>)?(?:(?<bsd>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)|(?<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\S*)?[^\n]*?(?:\[(?<pid>\d{1,10})\])?: (?=\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG[0-7]\[|LOG[0-7]\[|\[[*!:. ]\](?: |$)|INTERNAL ERROR: )/;
 
@@ -161,5 +162,44 @@ describe('syslog header from bytes', () => {
       expect(want, v).not.toBeNull();
       expect(byBytes(line), v).toEqual(want);
     }
+  });
+});
+
+describe('RFC 5424 header (rsyslog RSYSLOG_SyslogProtocol23Format)', () => {
+  const real = readFileSync(join(FIXTURES, 'rsyslog', 'rsyslog-rfc5424-d7.log'), 'latin1').split('\n').filter(Boolean);
+  const h: SyslogHeader = { body: -1, pidStart: -1, pidEnd: -1, stamp: 'none', stampAt: 0 };
+  const read = (line: string) => {
+    const b = Buffer.from(line, 'latin1');
+    if (!rfc5424Header(b, 0, b.length, h)) return null;
+    return {
+      body: b.toString('latin1', h.body, h.body + 8), stamp: h.stamp, pid: h.pidStart < 0 ? null : b.toString('latin1', h.pidStart, h.pidEnd),
+    };
+  };
+
+  it('finds stunnel\'s message in every line rsyslogd wrote for it, and not in rsyslogd\'s own', () => {
+    expect(real.length).toBeGreaterThan(100);
+    for (const l of real) {
+      const r = read(l);
+      if (l.includes(' rsyslogd ')) expect(r, l).toBeNull();
+      else expect(r, l).toEqual({ body: l.slice(l.indexOf('LOG'), l.indexOf('LOG') + 8), stamp: 'iso', pid: null });
+    }
+  });
+
+  it('takes a numeric PROCID as the pid, skips structured data (escapes included) and a BOM', () => {
+    const l = real.find((x) => x.includes('LOG5[0]: Service [tls-client] accepted connection'))!;
+    const [head, msg] = [l.slice(0, l.indexOf(' - - - ')), l.slice(l.indexOf(' - - - ') + 7)];
+    expect(read(`${head} 730 - - ${msg}`)).toMatchObject({ pid: '730', body: 'LOG5[0]:' });
+    expect(read(`${head} stunnel4 ID47 - ${msg}`)).toMatchObject({ pid: null, body: 'LOG5[0]:' });
+    expect(read(`${head} 730 - [ex@32473 a="x\\"]y" b="]"][origin ip="127.0.0.1"] ${msg}`)).toMatchObject({ pid: '730', body: 'LOG5[0]:' });
+    expect(read(`${head} 730 - - \u00ef\u00bb\u00bf${msg.trimStart()}`)).toMatchObject({ body: 'LOG5[0]:' });
+    expect(read(`<29>1 - vm stunnel 730 - - ${msg}`)).toMatchObject({ stamp: 'none', pid: '730' });
+  });
+
+  it('refuses what is not an RFC 5424 header with stunnel\'s message', () => {
+    const l = real.find((x) => x.includes('LOG5[0]: Service [tls-client] accepted connection'))!;
+    for (const bad of [
+      l.replace('<29>1 ', '<29>0 '), l.replace('<29>1 ', '<29> '), l.replace(' - - -  LOG', ' - -  LOG'),
+      l.replace(' - - -  LOG', ' - - [unclosed a="]" LOG'), l.replace('LOG5[0]:', 'LOG9[0]:'), l.replace('<29>1 2026', '<29>1 20x6'),
+    ]) expect(read(bad), bad).toBeNull();
   });
 });

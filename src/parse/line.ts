@@ -441,6 +441,86 @@ function fillInternalError(
   else rec.message = '';
 }
 
+/**
+ * An RFC 5424 header (`<29>1 2026-12-03T08:51:23.528861+00:00 host stunnel 730 - - LOG5[0]: ...`, rsyslog's
+ * RSYSLOG_SyslogProtocol23Format): PRI VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA, then the
+ * message, whose leading spaces (rsyslog keeps the one after the legacy tag's colon) and UTF-8 BOM are skipped. A
+ * numeric PROCID is the pid. Filled into `out` as syslogHeader() does; false when the message is not stunnel's.
+ */
+export function rfc5424Header(b: Buffer, start: number, end: number, out: SyslogHeader): boolean {
+  out.body = out.pidStart = out.pidEnd = -1;
+  out.stamp = 'none';
+  if (b[start] !== 60) return false;
+  let at = start + 1;
+  while (at < end && at < start + 4 && isDigit(b[at])) at++;
+  if (at === start + 1 || b[at] !== 62) return false;
+  // VERSION: a digit not 0, up to two more.
+  at++;
+  const v = at;
+  if (!isDigit(b[at]) || b[at] === 48) return false;
+  while (at < end && at < v + 3 && isDigit(b[at])) at++;
+  if (b[at] !== 32) return false;
+  at++;
+  // TIMESTAMP: `-`, or a date-time (its first 19 bytes are the wall time, as in `-o short-iso`).
+  const stampAt = at;
+  const iso = isoAt(b, at, end);
+  if (!iso && !(b[at] === 45 && b[at + 1] === 32)) return false;
+  /** Ends the token at `at` (one or more non-space bytes, then a space); -1 when there is none. */
+  const token = (from: number): number => {
+    let i = from;
+    while (i < end && b[i] !== 32) i++;
+    return i > from && i < end ? i : -1;
+  };
+  let e = token(at);
+  if (e < 0) return false;
+  // HOSTNAME, APP-NAME, PROCID, MSGID.
+  let pidStart = -1;
+  let pidEnd = -1;
+  for (let field = 0; field < 4; field++) {
+    const from = e + 1;
+    e = token(from);
+    if (e < 0) return false;
+    if (field === 2 && e - from <= 10) {
+      let digitsOnly = true;
+      for (let i = from; i < e; i++) if (!isDigit(b[i])) digitsOnly = false;
+      if (digitsOnly) {
+        pidStart = from;
+        pidEnd = e;
+      }
+    }
+  }
+  // STRUCTURED-DATA: `-`, or `[...]` elements whose quoted values may hold `\]` and `]`.
+  at = e + 1;
+  if (b[at] === 45) at++;
+  else {
+    if (b[at] !== 91) return false;
+    while (b[at] === 91) {
+      let quoted = false;
+      at++;
+      for (; at < end; at++) {
+        const c = b[at];
+        if (quoted) {
+          if (c === 92) at++;
+          else if (c === 34) quoted = false;
+        } else if (c === 34) quoted = true;
+        else if (c === 93) break;
+      }
+      if (at >= end) return false;
+      at++;
+    }
+  }
+  // The message: after the separating space, rsyslog's leading space and a UTF-8 BOM.
+  while (at < end && b[at] === 32) at++;
+  if (b[at] === 0xef && b[at + 1] === 0xbb && b[at + 2] === 0xbf) at += 3;
+  if (!bodyAt(b, at, end)) return false;
+  out.body = at;
+  out.pidStart = pidStart;
+  out.pidEnd = pidEnd;
+  out.stamp = iso ? 'iso' : 'none';
+  out.stampAt = stampAt;
+  return true;
+}
+
 const header: SyslogHeader = { body: -1, pidStart: -1, pidEnd: -1, stamp: 'none', stampAt: 0 };
 
 function parseSlow(
@@ -448,7 +528,7 @@ function parseSlow(
   wantLevel: (level: number) => boolean,
 ): boolean {
   const h = header;
-  if (!syslogHeader(buf, start, end, h)) {
+  if (!syslogHeader(buf, start, end, h) && !rfc5424Header(buf, start, end, h)) {
     if (isInternalError(buf, start, end)) {
       // log.c:fatal_debug writes this raw line before abort().
       fillInternalError(buf, start, end, rec, 'file', NaN, opts, wantLevel);
