@@ -3,8 +3,9 @@
  *   file:    `YYYY.MM.DD HH:MM:SS LOG<n>[<id>]: <text>`
  *   syslog:  `[<pri>]<timestamp> [host ]<ident>[<pid>]: LOG<n>[<id>]: <text>` (header optional: `journalctl -o cat`)
  *   stderr:  `[<c>] <text>` (error mode of a failed start; `*` 0-2, `!` 3, `:` 4, `.` 5, ` ` 6-7)
- * and captures mix them (a journal carries stderr lines behind a syslog header). The fast paths look at
- * fixed byte positions; only lines that fit neither fast path go through one regular expression.
+ * and captures mix them (a journal carries stderr lines behind a syslog header; rsyslog also writes RFC 5424).
+ * Everything is read from the bytes: fixed positions for the file and stderr shapes, a byte scan for the syslog
+ * header (syslogHeader, rfc5424Header); nothing is decoded before the level says a rule may want the line.
  */
 import { isUtf8 } from 'node:buffer';
 
@@ -441,6 +442,13 @@ function fillInternalError(
   else rec.message = '';
 }
 
+/** The space ending the token at `from` (one or more non-space bytes, then a space); -1 when there is none. */
+function tokenEnd(b: Buffer, from: number, end: number): number {
+  let i = from;
+  while (i < end && b[i] !== 32) i++;
+  return i > from && i < end ? i : -1;
+}
+
 /**
  * An RFC 5424 header (`<29>1 2026-12-03T08:51:23.528861+00:00 host stunnel 730 - - LOG5[0]: ...`, rsyslog's
  * RSYSLOG_SyslogProtocol23Format): PRI VERSION TIMESTAMP HOSTNAME APP-NAME PROCID MSGID STRUCTURED-DATA, then the
@@ -465,20 +473,14 @@ export function rfc5424Header(b: Buffer, start: number, end: number, out: Syslog
   const stampAt = at;
   const iso = isoAt(b, at, end);
   if (!iso && !(b[at] === 45 && b[at + 1] === 32)) return false;
-  /** Ends the token at `at` (one or more non-space bytes, then a space); -1 when there is none. */
-  const token = (from: number): number => {
-    let i = from;
-    while (i < end && b[i] !== 32) i++;
-    return i > from && i < end ? i : -1;
-  };
-  let e = token(at);
+  let e = tokenEnd(b, at, end);
   if (e < 0) return false;
   // HOSTNAME, APP-NAME, PROCID, MSGID.
   let pidStart = -1;
   let pidEnd = -1;
   for (let field = 0; field < 4; field++) {
     const from = e + 1;
-    e = token(from);
+    e = tokenEnd(b, from, end);
     if (e < 0) return false;
     if (field === 2 && e - from <= 10) {
       let digitsOnly = true;
