@@ -29,6 +29,8 @@ export interface ScanOptions extends PipelineOptions {
   /** Called with bytes read so far, for progress display. */
   onProgress?: (file: string, bytes: number) => void;
   maxLineBytes?: number;
+  /** Stops reading when it aborts (SIGINT in the CLI): what was read is concluded and reported as at the end. */
+  signal?: AbortSignal;
   /** The stunnel configuration of every proxy of the scan: events are enriched with it (config-aware diagnosis). */
   stunnelConf?: string;
   /**
@@ -149,6 +151,7 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
   const scan = await openScan(opts);
   const { stats } = scan;
   for (const file of files) {
+    if (opts.signal?.aborted) break;
     const { src, label } = scan.sourceFor(file);
     await readInput(file, (chunk, fp) => {
       scan.pipeline.push(src, chunk, fp);
@@ -157,7 +160,7 @@ export async function scanFiles(files: readonly string[], opts: ScanOptions = {}
       (n) => {
         stats.bytes += n;
         opts.onProgress?.(label, stats.bytes);
-      });
+      }, opts.signal);
     stats.files++;
   }
   scan.finish();

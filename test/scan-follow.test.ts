@@ -126,4 +126,32 @@ describe('scan --follow', () => {
     expect(io.err).toContain(`expects "localhost" (checkHost at ${conf}:14)`);
     expect(io.err).toContain('    INFO     config_warning/log_level_too_low         1x  no log time (stunnel.conf)\n');
   });
+
+  it('scan - shows the events of a slow stdin (journalctl -f | scan -) as they come; SIGINT ends it with the report', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(REPO, 'src/bin.ts'), 'scan', '--json', '-'], {
+      cwd: REPO, env: { ...process.env, TZ: 'UTC' }, stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    const kinds = (): string[] => out.split('\n').filter(Boolean).map((l) => (JSON.parse(l) as DoctorEvent).kind);
+    try {
+      // A real log's first run, then nothing: stdin stays open, as a followed journal's does.
+      const [first] = cutBefore(join(REPO, 'fixtures/multi-service/d5.log'), 'LOG4[2]: Rejected by CERT');
+      child.stdin.write(first);
+      await waitFor(() => kinds().includes('connect_failed'), 'the first events while stdin is open', 45_000);
+      expect(child.exitCode).toBeNull();
+      // Ctrl-C, stdin still open: what was read is reported, the exit status says failures were found.
+      child.kill('SIGINT');
+      expect(await exited).toBe(1);
+    } finally {
+      child.kill('SIGKILL');
+    }
+    expect(kinds()[0]).toBe('config_warning');
+    expect(err).toContain('stunnel-doctor: interrupted: the report covers what was read until then');
+    expect(err).toContain('== stunnel-doctor report ==');
+    expect(err).toContain('    ERROR    connect_failed/refused');
+  });
 });
