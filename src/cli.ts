@@ -4,12 +4,14 @@
  *   stunnel-doctor rules check FILE...
  *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--stunnel-conf [NAME=]PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-] [--web.config.file FILE]
  *   stunnel-doctor web-config check FILE...
+ *   stunnel-doctor --version
  * Exit codes: 0 no event of severity error or worse, 1 some, 2 a usage or input problem.
  */
 import { Command, CommanderError, Option } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { runScanCommand, ScanInputError, type ScanCommandOptions } from './scan-command.js';
 import type { WatchFlags } from './watch.js';
+import { VERSION } from './version.js';
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
@@ -72,6 +74,7 @@ export async function main(argv: string[]): Promise<number> {
   const program = new Command()
     .name('stunnel-doctor')
     .description('Reads stunnel logs and tells exactly why a TLS tunnel fails.')
+    .version(VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
