@@ -3,7 +3,7 @@
  * them through one pipeline, and feeds every sink (events$, NDJSON, metrics, diagnose). Library users get
  * it from createDoctor(); `stunnel-doctor watch` is a thin layer over it.
  */
-import { Observable } from 'rxjs';
+import type { Observable } from 'rxjs';
 import { stat } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { readdir } from 'node:fs/promises';

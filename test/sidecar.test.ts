@@ -60,6 +60,18 @@ describe('sidecar', () => {
     expect(got.map(brief)).toEqual(want.map(brief));
   });
 
+  it('events$ is an RxJS Observable that rxjs\'s own operators take', async () => {
+    const { Observable, filter, firstValueFrom, take, toArray } = await import('rxjs');
+    const dir = tmp();
+    const log = join(dir, 'billing.log');
+    writeFileSync(log, readFileSync(FIX('multi-service/d5.log')));
+    const d = await start({ billing: log });
+    expect(d.events$).toBeInstanceOf(Observable);
+    const failures = firstValueFrom(d.events$.pipe(filter((e) => e.severity === 'error' || e.severity === 'critical'), take(2), toArray()));
+    const want = (await scanFiles([log], { proxy: 'billing' })).events.filter((e) => e.severity === 'error' || e.severity === 'critical');
+    expect((await failures).map(brief)).toEqual(want.slice(0, 2).map(brief));
+  });
+
   it('--events-out gets every event as one NDJSON line, in order, gathered into few writes', async () => {
     const dir = tmp();
     // A real log, as stunnel would write it over 60 restarts: a backlog of some hundred events at once.
