@@ -85,9 +85,7 @@ describe('append fast path', () => {
     writeFileSync(p, Buffer.concat([c, a, b]));
     hub.fire(p);
     expect(col.got).toHaveLength(3); // not read as an append
-    const neu = new Written();
-    neu.lines.push({ offset: 0, buf: c }, { offset: c.length, buf: a }, { offset: c.length + a.length, buf: b });
-    neu.size = w.size;
+    const neu = new Written().note([c, a, b]);
     const expected = [...w.expected(), ...neu.expected()];
     expect(await settle(f, col, expected.length)).toEqual(expected);
     expect(col.noticesOf('rotated').map((n) => n.mode)).toEqual(['truncate']);

@@ -43,9 +43,7 @@ describe('truncation in place', () => {
     await settle(f, col, 3);
     // Overwrite with the same lines in another order: same size, different first line.
     writeFileSync(p, Buffer.concat([c, a, b]));
-    const neu = new Written();
-    neu.lines.push({ offset: 0, buf: c }, { offset: c.length, buf: a }, { offset: c.length + a.length, buf: b });
-    neu.size = old.size;
+    const neu = new Written().note([c, a, b]);
 
     const expected = [...old.expected(), ...neu.expected()];
     expect(await settle(f, col, expected.length)).toEqual(expected);
