@@ -347,11 +347,7 @@ function bodyAt(b: Buffer, at: number, end: number): boolean {
     if (k !== 42 && k !== 33 && k !== 58 && k !== 46 && k !== 32) return false;
     return at + 3 === end || b[at + 3] === 32;
   }
-  if (c === 73) {
-    if (at + 16 > end) return false;
-    for (let i = 0; i < 16; i++) if (b[at + i] !== INTERNAL_ERROR_BYTES[i]) return false;
-    return true;
-  }
+  if (c === 73) return isInternalError(b, at, end);
   if (isDigit(c)) {
     // `\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG[0-7]\[`
     if (at + 25 > end) return false;
@@ -538,8 +534,7 @@ function parseSlow(
     }
     // A syslog message without its header: `LOG5[3]: text`, as `journalctl -o cat` prints the journal's MESSAGE
     // (no log time then).
-    if (end - start >= 7 && buf[start] === 76 && buf[start + 1] === 79 && buf[start + 2] === 71 && buf[start + 3]! >= 48 &&
-      buf[start + 3]! <= 55 && buf[start + 4] === 91) {
+    if (buf[start] === 76 && bodyAt(buf, start, end)) {
       return fillLog(buf, start + 5, end, rec, 'syslog', buf[start + 3]! - D0, NaN, opts, wantLevel);
     }
     return false;
