@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { literalPrefix, groupLayout, groupsOf, positionalSources, RuleSet } from '../src/rules/compile.js';
-import { groupCount, rememberGroupCounts } from '../src/rules/engine.js';
+import { chooseEngine, groupCount, rememberGroupCounts, rememberLinearSources } from '../src/rules/engine.js';
 import { loadRuleSet } from '../src/rules/index.js';
-import { newRecord, type LineRecord } from '../src/parse/line.js';
+import { DEFAULT_PARSE_OPTIONS, newRecord, parseLine, type LineRecord } from '../src/parse/line.js';
 
 describe('literal prefixes used to skip rules', () => {
   it('takes the literal head of an anchored pattern', () => {
@@ -125,5 +125,53 @@ describe('a rule on the linear-time engine', () => {
     expect(groupsOf(hit!, set.lastExec!)).toEqual(Object.assign(Object.create(null), { word: 'aaa' }));
     expect(set.match(rec, () => true)?.groups).toEqual(Object.assign(Object.create(null), { word: 'aaa' }));
     expect(set.match({ ...rec, message: `${'a'.repeat(5000)}!` }, () => true)).toBe(null);
+  });
+});
+
+describe('linear patterns remembered from the build', () => {
+  // scripts/rules-cache.mjs records the default rules' patterns that RE2JS compiled; a start-up from the cache
+  // neither loads RE2JS nor compiles them until one first runs. They must match exactly as compiled ones do.
+  it('are compiled on first use, and match every real fixture line as patterns compiled at load do', async () => {
+    const { parseRuleFile } = await import('../src/rules/parse-file.js');
+    const { DEFAULT_RULES_FILE } = await import('../src/rules/load.js');
+    const { rules } = parseRuleFile(readFileSync(DEFAULT_RULES_FILE, 'utf8'), DEFAULT_RULES_FILE);
+    const linear = rules.map((r) => r.match.message).filter((s) => chooseEngine(s).engine === 'linear');
+    expect(linear.length).toBeGreaterThan(0);
+    for (const s of linear) expect((chooseEngine(s) as { compiled: unknown }).compiled, s).not.toBe(null);
+    const eager = new RuleSet(rules);
+
+    rememberLinearSources(linear);
+    for (const s of linear) expect(chooseEngine(s)).toMatchObject({ engine: 'linear', compiled: null });
+    // Others are still compiled (and refused) at load.
+    expect((chooseEngine('^(?<word>(a+)+)b$') as { compiled: unknown }).compiled).not.toBe(null);
+    expect(chooseEngine('^((a+)+)\\2$').engine).toBe(null);
+    const lazy = new RuleSet(rules);
+    expect(lazy.rules.filter((r) => r.engine === 'linear').map((r) => r.spec.match.message)).toEqual(linear);
+
+    const fixtures = new URL('../fixtures/', import.meta.url).pathname;
+    const files = readdirSync(fixtures)
+      .filter((d) => statSync(join(fixtures, d)).isDirectory())
+      .flatMap((d) => readdirSync(join(fixtures, d)).filter((f) => /\.(log|stderr)$/.test(f)).map((f) => join(fixtures, d, f)));
+    const rec = newRecord();
+    const opts = DEFAULT_PARSE_OPTIONS;
+    let linearHits = 0;
+    for (const f of files) {
+      const buf = readFileSync(f);
+      let start = 0;
+      while (start < buf.length) {
+        let nl = buf.indexOf(10, start);
+        if (nl < 0) nl = buf.length;
+        if (parseLine(buf, start, nl, rec, opts, () => true)) {
+          const a = eager.match(rec, () => true);
+          const b = lazy.match(rec, () => true);
+          const where = `${f}@${start}`;
+          expect(b?.rule.id, where).toBe(a?.rule.id);
+          expect(b?.groups, where).toEqual(a?.groups);
+          if (b?.rule.engine === 'linear') linearHits++;
+        }
+        start = nl + 1;
+      }
+    }
+    expect(linearHits).toBeGreaterThan(0);
   });
 });

@@ -5,8 +5,28 @@
  * JavaScript port of RE2 whose matching time is linear in the line's length; every other pattern runs on V8.
  * A pattern that needs the linear engine but uses what RE2 lacks (lookaround, backreferences) is refused.
  */
-import { RE2JS } from 're2js';
+import { createRequire } from 'node:module';
+import type { RE2JS } from 're2js';
 import { catastrophicReason, polynomialReason } from './safety.js';
+
+/**
+ * RE2JS, loaded on first use (synchronously, its CommonJS build): few patterns need it, and a start-up whose rules
+ * are all known to compile on it (the default rules, checked at build time) does not load it at all (~20 ms).
+ */
+let re2: typeof RE2JS | null = null;
+function re2js(): typeof RE2JS {
+  return (re2 ??= (createRequire(import.meta.url)('re2js') as { RE2JS: typeof RE2JS }).RE2JS);
+}
+
+/**
+ * Sources RE2JS is known to compile (the default rules' linear patterns, compiled when the rules cache was built,
+ * see scripts/rules-cache.mjs): their linear engine is compiled on their first match, not at start-up.
+ */
+const knownLinear = new Set<string>();
+
+export function rememberLinearSources(sources: readonly unknown[]): void {
+  for (const s of sources) if (typeof s === 'string') knownLinear.add(s);
+}
 
 /** What the rule engine needs of a compiled pattern: RegExp satisfies it, so does the linear engine's wrapper. */
 export interface Pattern {
@@ -24,7 +44,8 @@ export type Engine = 'backtracking' | 'linear';
 
 export type EngineChoice =
   | { engine: 'backtracking' }
-  | { engine: 'linear'; why: string; compiled: RE2JS }
+  /** `compiled` is null for a source known to compile (compiled when first run). */
+  | { engine: 'linear'; why: string; compiled: RE2JS | null }
   | { engine: null; error: string };
 
 /** Named groups of a pattern's source, in order (`(?<name>`; lookbehinds are `(?<=` / `(?<!`). */
@@ -36,9 +57,10 @@ export function captureNamesOf(source: string): string[] {
 export function chooseEngine(source: string): EngineChoice {
   const why = catastrophicReason(source) ?? polynomialReason(source);
   if (!why) return { engine: 'backtracking' };
+  if (knownLinear.has(source)) return { engine: 'linear', why, compiled: null };
   let compiled: RE2JS;
   try {
-    compiled = RE2JS.compile(source);
+    compiled = re2js().compile(source);
   } catch (e) {
     return { engine: null, error: `${why} needs the linear-time engine, which cannot run it: ${(e as Error).message}` };
   }
@@ -47,14 +69,14 @@ export function chooseEngine(source: string): EngineChoice {
 
 /** A pattern on the linear-time engine, with RegExp's `exec(...).groups` shape. */
 class LinearPattern implements Pattern {
-  private readonly re: RE2JS;
+  private re: RE2JS | null;
   private readonly names: string[];
-  constructor(readonly source: string, compiled: RE2JS) {
+  constructor(readonly source: string, compiled: RE2JS | null) {
     this.re = compiled;
     this.names = captureNamesOf(source);
   }
   exec(text: string): PatternMatch | null {
-    const m = this.re.matcher(text);
+    const m = (this.re ??= re2js().compile(this.source)).matcher(text);
     if (!m.find()) return null;
     const whole = m.group(0) ?? '';
     if (this.names.length === 0) return { 0: whole }; // as RegExp: no `groups` without named groups
