@@ -8,14 +8,13 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createDoctor, type Doctor } from './doctor.js';
-import { ConfigError, loadConfig, configSchema, proxiesFromFlags, resolveLogs, type DoctorConfig } from './config.js';
+import { ConfigError, defaultConfig, proxiesFromFlags, resolveLogs, type DoctorConfig } from './config.js';
 import { HttpServer } from './http/server.js';
 import { startDemo, fixturesAvailable, type Demo } from './demo.js';
 import { RuleLoadError } from './rules/index.js';
 import { statusPage } from './http/status-page.js';
 import { HttpMetrics } from './http/http-metrics.js';
-import { reloadWebGuard, startWebGuard } from './http/web-guard.js';
-import { loadWebConfig, type WebConfig } from './http/web-config.js';
+import type { WebConfig } from './http/web-config.js';
 
 export interface WatchFlags {
   config?: string;
@@ -33,7 +32,8 @@ export interface WatchFlags {
 }
 
 async function resolveConfig(o: WatchFlags): Promise<DoctorConfig> {
-  const base = o.config ? await loadConfig(o.config) : configSchema.parse({});
+  // The YAML parser and the schema library are loaded only for a file.
+  const base = o.config ? await (await import('./config-file.js')).loadConfig(o.config) : defaultConfig();
   const flagProxies = proxiesFromFlags(o.log, o.stderr, o.stunnelConf ?? []);
   return {
     ...base,
@@ -69,9 +69,11 @@ export async function runWatch(o: WatchFlags): Promise<number> {
   // The web config is checked before anything starts: a bad one is refused with file:line, exit 2.
   const webFile = o.webConfigFile ?? cfg.webConfigFile;
   let webConfig: WebConfig | undefined;
+  // The web config's modules (YAML, schema, bcrypt) are loaded only when there is one.
+  const guard = webFile ? await import('./http/web-guard.js') : undefined;
   if (webFile) {
     try {
-      webConfig = await loadWebConfig(webFile);
+      webConfig = await (await import('./http/web-config.js')).loadWebConfig(webFile);
     } catch (e) {
       if (e instanceof ConfigError) {
         process.stderr.write(`stunnel-doctor: invalid web config:\n${e.message}\n`);
@@ -122,7 +124,7 @@ export async function runWatch(o: WatchFlags): Promise<number> {
   }
 
   const httpMetrics = new HttpMetrics(doctor.metrics.registry);
-  const web = webConfig ? startWebGuard(webConfig, httpMetrics, log) : undefined;
+  const web = webConfig && guard ? guard.startWebGuard(webConfig, httpMetrics, log) : undefined;
   const http = new HttpServer({
     hub: doctor.eventHub,
     metrics: async () => ({ contentType: doctor.metrics.contentType, body: await doctor.metrics.render() }),
@@ -183,7 +185,7 @@ export async function runWatch(o: WatchFlags): Promise<number> {
         } catch (e) {
           log.error({ err: (e as Error).message }, 'reload refused: the running configuration and rules are kept');
         }
-        if (web && webFile) await reloadWebGuard(web, webFile, httpMetrics, log);
+        if (web && webFile && guard) await guard.reloadWebGuard(web, webFile, httpMetrics, log);
       });
     });
   });

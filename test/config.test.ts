@@ -3,7 +3,8 @@
  * line and column, all at once.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../src/config.js';
+import { ConfigError, defaultConfig } from '../src/config.js';
+import { configSchema, parseConfig } from '../src/config-file.js';
 
 const problems = (text: string): string[] => {
   try {
@@ -20,6 +21,15 @@ describe('configuration file', () => {
     const c = parseConfig('proxies:\n  - name: ldaps\n    log: /var/log/stunnel4/ldaps.log\n  - glob: /run/stunnel/*.log\n', 'doctor.yml');
     expect(c.listen).toBe('127.0.0.1:9577');
     expect(c.proxies).toHaveLength(2);
+  });
+
+  it('of an empty file is the flags-only default (built without the schema, which a flags-only start does not load)', () => {
+    expect(defaultConfig()).toEqual(configSchema.parse({}));
+    expect(defaultConfig()).toEqual(parseConfig('', 'doctor.yml'));
+    // Fresh lists each time: a caller's changes do not leak into the next.
+    const a = defaultConfig();
+    a.rules.push('x.yaml');
+    expect(defaultConfig().rules).toEqual([]);
   });
 
   it('lists every mistake with its line: a typo, a port out of range, a glob with stderr, bad YAML', () => {

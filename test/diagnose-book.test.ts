@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DiagnoseBook, type DropCap } from '../src/sinks/diagnose.js';
-import { parseConfig } from '../src/config.js';
+import { parseConfig } from '../src/config-file.js';
 import type { CertVerifyFailedEvent, ConnectionClosedEvent, DoctorEvent } from '../src/events.js';
 
 // Events built by hand (no stunnel log text): these tests are about the book.
