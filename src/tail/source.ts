@@ -12,8 +12,10 @@ export interface ByteSourceOptions {
   fh: FileHandle;
   /** Byte offset of the first byte to deliver (a seek: nothing before it is read). */
   startPos: number;
-  /** Read size while catching up (default 64 KiB). */
+  /** Read size (default 64 KiB); after a poll cut short by `maxPollBytes` (a backlog), `backlogChunkBytes`. */
   readChunkBytes?: number;
+  /** Read size while behind: after a poll stopped at `maxPollBytes` (default 256 KiB, never below readChunkBytes). */
+  backlogChunkBytes?: number;
   /** At most this many bytes per poll() (default: no bound); `limited` tells that more may be there. */
   maxPollBytes?: number;
 }
@@ -114,6 +116,8 @@ export class LogdnaTailSource implements ByteSource {
    * `end` is set before each poll to bound it.
    */
   private readonly streamOpts: { highWaterMark: number; end?: number };
+  private readonly chunkBytes: number;
+  private readonly backlogChunkBytes: number;
   limited = false;
 
   constructor(
@@ -121,7 +125,9 @@ export class LogdnaTailSource implements ByteSource {
     private readonly handlers: ByteSourceHandlers,
   ) {
     this.pos = opts.startPos;
-    this.streamOpts = { highWaterMark: opts.readChunkBytes ?? 64 * 1024 };
+    this.chunkBytes = opts.readChunkBytes ?? 64 * 1024;
+    this.backlogChunkBytes = Math.max(this.chunkBytes, opts.backlogChunkBytes ?? 256 * 1024);
+    this.streamOpts = { highWaterMark: this.chunkBytes };
     this.tail = this.makeTail();
   }
 
@@ -194,6 +200,12 @@ export class LogdnaTailSource implements ByteSource {
     // fs.createReadStream's `end` is inclusive. A poll that finds the file truncated streams from 0 under the
     // same bound, but its bytes are never delivered (the source ends at the truncation).
     if (max !== undefined && max > 0) this.streamOpts.end = from + max - 1;
+    // Each read is a thread-pool round trip that the line processing waits for: a backlog (the last poll stopped at
+    // its bound) is read in bigger pieces. A first start on a 93 MB log, until every line is read: 2.17-2.21 s with
+    // 64 KiB reads, 2.00-2.05 s with 256 KiB, 1.92-2.18 s with 1 MiB (fresh 1 MiB buffers cost page faults and
+    // collections). Otherwise reads stay small: a read stream allocates its read size for every read, and a live
+    // file's appends are small.
+    this.streamOpts.highWaterMark = this.limited ? this.backlogChunkBytes : this.chunkBytes;
     try {
       await this.tail._pollFileForChanges();
     } catch (err) {
