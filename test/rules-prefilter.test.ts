@@ -23,8 +23,9 @@ function chars(s: CharSet | null): string | null {
 }
 
 /** Whether the prefilter lets `msg` through to the rule's pattern (what RuleSet.matchExec tests). */
-function passes(r: Pick<CompiledRule, 'prefix' | 'follow'>, msg: string): boolean {
-  return msg.startsWith(r.prefix) && (r.follow === null || inCharSet(r.follow, msg.charCodeAt(r.prefix.length)));
+function passes(r: Pick<CompiledRule, 'prefix' | 'follow' | 'alternatives'>, msg: string): boolean {
+  return msg.startsWith(r.prefix) && (r.follow === null || inCharSet(r.follow, msg.charCodeAt(r.prefix.length))) &&
+    (r.alternatives === null || r.alternatives.some((a) => msg.startsWith(a)));
 }
 
 /** Every line of every fixture log, parsed, and the catalog's example messages. */
@@ -69,6 +70,21 @@ describe('prefilter of a pattern', () => {
       '^Service \\[(?<service>.*)\\]', '^x(?:a|b)?', '^x(?:a|)', '^x(?:a|.b)', '^x[^a]', '^x\\w', '^x\\s', '^x(?=a)', '^x(?<=x)a',
       '^xa*b', '^xa{0,2}b', '^x[a-c]*', '^x\\1', '^x$', '^x', 'unanchored', '^a|^b', '^x(a+|b)?', '^x(?:a|b){0,1}',
     ]) expect(chars(prefilterOf(p).follow), p).toBeNull();
+  });
+
+  it('reads the literal head of each alternative when there is no prefix', () => {
+    const alts = (p: string) => prefilterOf(p).alternatives;
+    expect(alts('^(?:Service \\[(?<service>.*)\\] REFUSED by libwrap from (?<peer>.+)|Connection from (?<peer2>.+) REFUSED by IDENT.*)$'))
+      .toEqual(['Service [', 'Connection from ']);
+    expect(alts('^CONNECT request rejected$|^Proxy-Authenticate: (?<x>.+)$')).toEqual(['CONNECT request rejected', 'Proxy-Authenticate: ']);
+    expect(alts('^(?<x>ab)+c')).toEqual(['ab']);
+    expect(alts('^(?:x[|]y|z\\.)')).toEqual(['x', 'z.']);
+    expect(alts('^(?:ab?|cd)')).toEqual(['a', 'cd']);
+    // A prefix of its own wins; and nothing when some alternative may start with anything.
+    expect(alts('^Service \\[(?:a|b)')).toBeNull();
+    for (const p of ['^(?:a|)b', '^(?:a|b)?c', '^(?:ab|cd)*e', '^(?:ab|cd){0,2}', '^(?=a)b', '^(a)|b', '^x|y', '^(?:a|.b)', '^(?:a*|b)', 'unanchored', '^(?<e>.+)$']) {
+      expect(alts(p), p).toBeNull();
+    }
   });
 
   it('never rejects a real message that a rule of the shipped set matches (every fixture line and catalog example)', async () => {
@@ -129,5 +145,36 @@ describe('rules with a prefilter', () => {
     // `Conn` fits same-pattern's prefix, but no rule allows an `o` (or nothing) after it.
     expect(bytes('Connoction y')).toBe(false);
     expect(bytes('Conn')).toBe(false);
+  });
+
+  it('with alternatives are tried only on messages that start with one (the linear-time engine too)', () => {
+    const rule = (id: string, message: string) =>
+      ({ id, file: 'inline', line: 1, action: 'note', match: { scope: 'connection', message } }) as never;
+    const set = new RuleSet([
+      // Nested quantifiers: this one runs on the linear-time engine, where a failed match costs ~10 µs.
+      rule('group', '^(?:Service \\[(?<service>.*)\\] REFUSED by (?<how>(?:\\w+ ?)+) from (?<peer>.+)|Connection from (?<peer2>.+) REFUSED by IDENT.*)$'),
+      rule('top', '^CONNECT request rejected$|^Proxy-Authenticate: (?<scheme>.+)$'),
+      rule('other', '^C'),
+    ]);
+    expect(set.rules[0]!.engine).toBe('linear');
+    const rec = (message: string): LineRecord =>
+      Object.assign(newRecord(), { format: 'file' as const, level: 5, id: '3', idClass: 'connection' as const, message });
+    const first = (m: string) => set.matchExec(rec(m), () => true)?.id ?? null;
+    const bytes = (m: string) => {
+      const b = Buffer.from(m, 'latin1');
+      return set.mayMatch(5, b, 0, b.length, 1, 1);
+    };
+    expect(first('Service [imap] REFUSED by libwrap from 10.0.0.1:4242')).toBe('group');
+    expect(set.lastExec?.[3]).toBe('10.0.0.1:4242');
+    expect(first('Connection from 10.0.0.1:4242 REFUSED by IDENT')).toBe('group');
+    expect(first('CONNECT request rejected')).toBe('top');
+    expect(first('Proxy-Authenticate: Basic realm=x')).toBe('top');
+    expect(first('CERT: Pre-verification error: certificate has expired')).toBe('other');
+    expect(bytes('Proxy-Authenticate: Basic')).toBe(true);
+    expect(bytes('Service [imap] REFUSED by libwrap from 10.0.0.1:4242')).toBe(true);
+    // No alternative's head fits: no rule may match, before anything is decoded.
+    expect(bytes('SSL_accept: Peer suddenly disconnected')).toBe(false);
+    expect(bytes('Proxy-Auth')).toBe(false);
+    expect(bytes('Rejected by CERT at depth=0')).toBe(false);
   });
 });

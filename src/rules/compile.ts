@@ -36,6 +36,8 @@ export interface CompiledRule {
   readonly hintHasVars: boolean;
   /** Literal text every match starts with ('' when the pattern has none). */
   readonly prefix: string;
+  /** Without a prefix: literal texts one of which every match starts with (null: unknown). See prefilter.ts. */
+  readonly alternatives: readonly string[] | null;
   /**
    * The characters a match may have right after `prefix` (null: any): see prefilter.ts. Only for patterns on
    * V8's engine (RE2's syntax is not read).
@@ -185,6 +187,7 @@ export function compileRule(spec: LocatedRule): CompiledRule {
     fieldSlots,
     hintHasVars: hint.includes('{'),
     prefix: pre.prefix,
+    alternatives: pre.alternatives,
     follow: engine === 'backtracking' ? pre.follow : null,
     levels: lv.reduce((a, l) => a | (1 << l), 0),
     scopes,
@@ -206,6 +209,8 @@ interface ByteCandidate {
   /** prefix.length when `follow` is set (the byte after the prefix must be in it), else -1. */
   followAt: number;
   follow: CharSet | null;
+  /** The ASCII bytes of the rule's `alternatives` (null: none, or one is not ASCII). */
+  alternatives: Buffer[] | null;
 }
 
 export interface RuleMatch {
@@ -233,13 +238,15 @@ export class RuleSet {
     // One pass per level, in evaluation order: a rule with a prefix goes to the bucket of its first character
     // (128: non-ASCII), a rule without one to every bucket. Its byte test is one object shared by its buckets.
     const byteOf = new Map<CompiledRule, ByteCandidate>();
+    const isAscii = (t: string): boolean => /^[\x00-\x7f]*$/.test(t);
     for (const r of this.rules) {
-      const ascii = /^[\x00-\x7f]*$/.test(r.prefix);
+      const ascii = isAscii(r.prefix);
       byteOf.set(r, {
         scopes: r.scopes,
         formats: r.formats,
         prefix: r.prefix.length > 1 && ascii ? Buffer.from(r.prefix, 'latin1') : null,
         ...(r.follow !== null && ascii ? { followAt: r.prefix.length, follow: r.follow } : { followAt: -1, follow: null }),
+        alternatives: r.alternatives?.every(isAscii) ? r.alternatives.map((a) => Buffer.from(a, 'latin1')) : null,
       });
     }
     this.index = [];
@@ -248,10 +255,10 @@ export class RuleSet {
       const buckets: CompiledRule[][] = Array.from({ length: 129 }, () => []);
       for (const r of this.rules) {
         if ((r.levels & (1 << l)) === 0) continue;
-        if (r.prefix === '') for (const b of buckets) b.push(r);
+        const heads = r.prefix !== '' ? [r.prefix] : r.alternatives;
+        if (heads === null) for (const b of buckets) b.push(r);
         else {
-          const c = r.prefix.charCodeAt(0);
-          buckets[c < 128 ? c : 128]!.push(r);
+          for (const c of new Set(heads.map((h) => Math.min(h.charCodeAt(0), 128)))) buckets[c]!.push(r);
         }
       }
       this.index.push(buckets);
@@ -280,6 +287,7 @@ export class RuleSet {
       }
       // A byte >= 0x80 starts a non-ASCII character (or an invalid one, decoded as U+FFFD: non-ASCII too).
       if (r.followAt >= 0 && !inCharSet(r.follow!, r.followAt < n ? buf[from + r.followAt]! : NaN)) continue;
+      if (r.alternatives !== null && !startsWithOne(buf, from, n, r.alternatives)) continue;
       return true;
     }
     return false;
@@ -320,6 +328,7 @@ export class RuleSet {
       const pl = r.prefix.length;
       if (pl > 1 && !msg.startsWith(r.prefix)) continue;
       if (r.follow !== null && !inCharSet(r.follow, msg.charCodeAt(pl))) continue;
+      if (r.alternatives !== null && !startsWithOneOf(msg, r.alternatives)) continue;
       const m = execRule(r, msg);
       if (m === null) continue;
       if (r.when !== null && !accept(r, m)) continue;
@@ -328,6 +337,22 @@ export class RuleSet {
     }
     return null;
   }
+}
+
+/** Whether buf[from, from + n) starts with one of `heads` (ASCII bytes). */
+function startsWithOne(buf: Buffer, from: number, n: number, heads: readonly Buffer[]): boolean {
+  outer: for (let k = 0; k < heads.length; k++) {
+    const h = heads[k]!;
+    if (h.length > n) continue;
+    for (let j = 0; j < h.length; j++) if (buf[from + j] !== h[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
+function startsWithOneOf(msg: string, heads: readonly string[]): boolean {
+  for (let k = 0; k < heads.length; k++) if (msg.startsWith(heads[k]!)) return true;
+  return false;
 }
 
 /** exec() of a rule's pattern: captures by the rule's group numbers. */

@@ -1,13 +1,16 @@
 /**
  * Cheap tests that tell, before a rule's regular expression runs, that it cannot match a message: what RE2 and
- * Hyperscan call a prefilter, read off the pattern's source once at compile time. Two facts about a
+ * Hyperscan call a prefilter, read off the pattern's source once at compile time. Three facts about a
  * `^`-anchored pattern:
  *   - its literal prefix (`^Service \[` → `Service [`): the message must start with it;
- *   - the characters that may follow the prefix (`^Connection (?:reset|closed)` → `r` or `c`).
+ *   - the characters that may follow the prefix (`^Connection (?:reset|closed)` → `r` or `c`);
+ *   - without a prefix, when it starts with a group of alternatives, each alternative's literal prefix
+ *     (`^(?:Service \[.*\] REFUSED|Connection from .+ REFUSED)` → `Service [` or `Connection from `): the message
+ *     must start with one of them. The same for anchored alternatives at the top (`^CONNECT request rejected$|^Proxy`).
  * (A literal that every match contains, searched with `includes`, was tried too: on stunnel's messages the search
  * cost more than the failed matches it saved, V8's matcher being quick to fail.)
  * Each analysis is conservative: when it cannot tell (a class it does not read, an optional or repeated
- * element, an alternation at the top), it gives nothing, and the pattern alone decides.
+ * element, an alternative without a literal head), it gives nothing, and the pattern alone decides.
  */
 
 /** Characters allowed at one position: a bit per ASCII code, and one flag for every other character. */
@@ -22,6 +25,11 @@ export interface Prefilter {
   prefix: string;
   /** The characters a match may have right after the prefix; null when any (or unknown). */
   follow: CharSet | null;
+  /**
+   * When the prefix is '' and the pattern starts with a group: the literal prefix of each of its alternatives,
+   * one of which every match starts with. null when unknown (some alternative has none).
+   */
+  alternatives: string[] | null;
 }
 
 /** Whether `c` (a char code, NaN past the end) is in `s`. */
@@ -104,6 +112,28 @@ function classEnd(source: string, open: number): number {
   return -1;
 }
 
+/** The alternatives of a group's body source[body, close) (close: its `)`), as [from, to) ranges. */
+function alternativesOf(source: string, body: number, close: number): [number, number][] {
+  const out: [number, number][] = [];
+  let from = body;
+  let depth = 0;
+  let inClass = false;
+  for (let i = body; i < close; i++) {
+    const ch = source[i];
+    if (ch === '\\') i++;
+    else if (inClass) inClass = ch !== ']';
+    else if (ch === '[') inClass = true;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === '|' && depth === 0) {
+      out.push([from, i]);
+      from = i + 1;
+    }
+  }
+  out.push([from, close]);
+  return out;
+}
+
 class Builder {
   readonly ascii = new Uint32Array(4);
   nonAscii = false;
@@ -166,32 +196,14 @@ function firstSet(source: string, at: number, stop: number): CharSet | null {
   if (c === '(') {
     const end = groupEnd(source, at);
     if (end < 0 || end > stop) return null;
-    let body = at + 1;
-    if (source[body] === '?') {
-      if (source[body + 1] === ':') body += 2;
-      else if (source[body + 1] === '<' && source[body + 2] !== '=' && source[body + 2] !== '!') body = source.indexOf('>', body) + 1;
-      else return null; // lookaround
-      if (body <= 0) return null;
-    }
+    const body = groupBody(source, at);
+    if (body < 0) return null; // lookaround
     const b = new Builder();
     // Each alternative of the group must start with a known character.
-    let from = body;
-    let depth = 0;
-    let inClass = false;
-    for (let i = body; i <= end - 1; i++) {
-      const ch = source[i];
-      if (i === end - 1 || (ch === '|' && depth === 0 && !inClass)) {
-        const s = firstSet(source, from, i);
-        if (s === null) return null;
-        b.union(s);
-        from = i + 1;
-        continue;
-      }
-      if (ch === '\\') i++;
-      else if (inClass) inClass = ch !== ']';
-      else if (ch === '[') inClass = true;
-      else if (ch === '(') depth++;
-      else if (ch === ')') depth--;
+    for (const [from, to] of alternativesOf(source, body, end - 1)) {
+      const s = firstSet(source, from, to);
+      if (s === null) return null;
+      b.union(s);
     }
     next = end;
     set = b.done();
@@ -228,9 +240,51 @@ function firstSet(source: string, at: number, stop: number): CharSet | null {
   return set;
 }
 
+/** The body of the group opened at `open` (after `(`, `(?:` or `(?<name>`), or -1 for a lookaround. */
+function groupBody(source: string, open: number): number {
+  const body = open + 1;
+  if (source[body] !== '?') return body;
+  if (source[body + 1] === ':') return body + 2;
+  if (source[body + 1] === '<' && source[body + 2] !== '=' && source[body + 2] !== '!') {
+    const close = source.indexOf('>', body);
+    return close < 0 ? -1 : close + 1;
+  }
+  return -1;
+}
+
+/**
+ * The literal prefixes of the alternatives of a pattern whose every top-level alternative is `^`-anchored
+ * (`^A$|^B`), or of the group a `^`-anchored pattern starts with (see Prefilter).
+ */
+function alternativePrefixes(source: string): string[] | null {
+  if (topLevelAlternation(source)) {
+    const out: string[] = [];
+    for (const [from, to] of alternativesOf(source, 0, source.length)) {
+      const p = prefixOf(source.slice(from, to)).text; // '' unless the alternative is `^`-anchored
+      if (p === '') return null;
+      out.push(p);
+    }
+    return out;
+  }
+  if (!source.startsWith('^(')) return null;
+  const end = groupEnd(source, 1);
+  if (end < 0) return null;
+  const q = source[end];
+  if (q === '?' || q === '*' || q === '{') return null; // the group may be absent
+  const body = groupBody(source, 1);
+  if (body < 0) return null;
+  const out: string[] = [];
+  for (const [from, to] of alternativesOf(source, body, end - 1)) {
+    const p = prefixOf(`^${source.slice(from, to)}`).text;
+    if (p === '') return null;
+    out.push(p);
+  }
+  return out;
+}
+
 /** The prefilter of a pattern (see the module comment). */
 export function prefilterOf(source: string): Prefilter {
   const { text, end } = prefixOf(source);
-  if (end < 0) return { prefix: '', follow: null };
-  return { prefix: text, follow: firstSet(source, end, source.length) };
+  if (end < 0) return { prefix: '', follow: null, alternatives: alternativePrefixes(source) };
+  return { prefix: text, follow: firstSet(source, end, source.length), alternatives: text === '' ? alternativePrefixes(source) : null };
 }
