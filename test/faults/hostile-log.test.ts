@@ -76,10 +76,11 @@ describe('hostile bytes between real lines', () => {
         case 0: return Buffer.concat([Buffer.alloc(1 + Math.floor(rand() * 300), 0), Buffer.from('\n')]);
         case 1: return Buffer.from(Array.from({ length: 1 + Math.floor(rand() * 400) }, () => Math.floor(rand() * 256)).concat([10]));
         case 2: {
-          // Invalid UTF-8, alone and behind the `[ui]` prefix of the first real line (a stunnel-shaped line).
+          // Invalid UTF-8: alone; behind the `[ui]` prefix of the first real line (a stunnel-shaped line no rule reads:
+          // not decoded); and after the head of a message rules read (`Service [`: decoded, so counted).
           const bad = Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x28, 0x8c, 0xbc, 0xff, 0xfe, 10]);
           const prefix = /^\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG5\[ui\]: /.exec(lines[0]!.toString('latin1'))![0];
-          return Buffer.concat([bad, Buffer.from(prefix, 'latin1'), bad]);
+          return Buffer.concat([bad, Buffer.from(prefix, 'latin1'), bad, Buffer.from(`${prefix}Service [`, 'latin1'), bad]);
         }
         case 3: return Buffer.from('\r\n\r\n\n\t \n');
         default: return Buffer.from('2026.11.22 06:36:08 LOG9[x]: not a level\n[!\n[?] not a stderr marker\n<13>Nov 22 06:36:08 host stunnel: \n');
