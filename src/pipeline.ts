@@ -4,6 +4,7 @@
  * the decoded message of lines whose level some rule needs; events and their objects exist only for the
  * few lines that conclude something.
  */
+import { isAscii } from 'node:buffer';
 import type { Chunk } from './tail/chunk.js';
 import {
   DEFAULT_PARSE_OPTIONS, fileLevel, fillFileLine, newRecord, parseLine, type ParseOptions,
@@ -204,6 +205,9 @@ export class Pipeline {
     const opts = this.parseOpts;
     const max = opts.maxMessageBytes;
     const accept = (r: CompiledRule, m: ArrayLike<string | undefined>): boolean => corr.acceptsExec(r, m, rec);
+    // One native pass over the chunk (stunnel's lines are nearly always ASCII): then no message is scanned for a
+    // byte >= 0x80 before it is decoded.
+    const ascii = isAscii(buf);
     if (chunk.cut) counts.cut++;
     let start = 0;
     const len = buf.length;
@@ -241,7 +245,7 @@ export class Pipeline {
         }
         // What parseLine would fill, from what is known already.
         rec.offset = chunk.cut ? chunk.baseOffset : chunk.baseOffset + start;
-        fillFileLine(buf, start, close, ms, me, level, rec);
+        fillFileLine(buf, start, close, ms, me, level, rec, ascii);
         if (rec.invalidUtf8) counts.invalidUtf8++;
         const r = rules.matchExec(rec, accept);
         if (r === null) counts.unmatched++;

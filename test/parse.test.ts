@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { newRecord, parseLine, DEFAULT_PARSE_OPTIONS, classifyId } from '../src/parse/line.js';
+import { newRecord, parseLine, DEFAULT_PARSE_OPTIONS, classifyId, formatTime } from '../src/parse/line.js';
 import { scanFiles } from '../src/index.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
@@ -158,6 +158,48 @@ describe('hostile input', () => {
     const a = await scanFiles([path], { proxy: 'p' });
     const b = await scanFiles([f], { proxy: 'p' });
     expect(brief(b.events)).toEqual(brief(a.events));
+  });
+});
+
+describe('UTF-8 text', () => {
+  it('is decoded as UTF-8 in a chunk of ASCII lines (a real log, one service renamed to a non-ASCII name)', async () => {
+    // The pipeline tests a whole chunk for bytes >= 0x80 once; this log's one non-ASCII name makes its chunk mixed.
+    const path = join(FIXTURES, 'multi-service', 'd5.log');
+    const text = readFileSync(path, 'utf8');
+    expect(text).toContain('[svc-ok]');
+    const f = join(tmp(), 'utf8.log');
+    writeFileSync(f, text.replaceAll('[svc-ok]', '[svc-café→ok]'), 'utf8');
+    const { events, stats } = await scanFiles([f], { proxy: 'p' });
+    expect(events.filter((e) => e.kind === 'connection_closed').map((e) => e.service)).toEqual(['svc-café→ok']);
+    expect(stats.lines.invalidUtf8).toBe(0);
+  });
+});
+
+describe('event times', () => {
+  it('are formatted as Date does, for the log times of every fixture line and across minute, day and year ends', () => {
+    const ref = (t: number) => new Date(t * 1000).toISOString().slice(0, 19);
+    const times: number[] = [];
+    const rec = newRecord();
+    for (const f of logs) {
+      const buf = readFileSync(f);
+      let start = 0;
+      while (start < buf.length) {
+        let nl = buf.indexOf(10, start);
+        if (nl < 0) nl = buf.length;
+        if (parseLine(buf, start, nl, rec, DEFAULT_PARSE_OPTIONS, all) && !Number.isNaN(rec.time)) times.push(rec.time);
+        start = nl + 1;
+      }
+    }
+    expect(times.length).toBeGreaterThan(1000);
+    // Consecutive seconds over the ends of a minute, an hour, a day, a (leap) year, and before 1970.
+    for (const end of [Date.UTC(2026, 10, 22, 6, 37), Date.UTC(2026, 11, 31, 23, 59, 59), Date.UTC(2028, 1, 29, 23, 59, 59), 0]) {
+      for (let d = -125; d <= 125; d++) times.push(end / 1000 + d);
+    }
+    // In order, backwards, shuffled (the memo sees every kind of step), and not whole seconds.
+    let seed = 7;
+    const shuffled = [...times].sort(() => ((seed = (seed * 16807) % 2147483647) / 2147483647) - 0.5);
+    for (const t of [...times, ...[...times].reverse(), ...shuffled, 1.5, 59.999, -0.25, 1_764_000_000.5]) expect(formatTime(t), String(t)).toBe(ref(t));
+    expect(formatTime(NaN)).toBeNull();
   });
 });
 
