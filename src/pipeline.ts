@@ -257,7 +257,7 @@ export class Pipeline {
         continue;
       }
       rec.offset = chunk.cut ? chunk.baseOffset : chunk.baseOffset + start;
-      if (!parseLine(buf, start, nl, rec, opts, want)) {
+      if (!parseLine(buf, start, nl, rec, opts, want, ascii)) {
         if (nl > start) counts.invalid++;
       } else if (rec.message === '' && !want(rec.level)) {
         counts.unmatched++;

@@ -173,6 +173,15 @@ describe('UTF-8 text', () => {
     expect(events.filter((e) => e.kind === 'connection_closed').map((e) => e.service)).toEqual(['svc-café→ok']);
     expect(stats.lines.invalidUtf8).toBe(0);
   });
+
+  it('is decoded as UTF-8 behind a syslog header too (rsyslogd\'s real file, one service renamed)', async () => {
+    const text = readFileSync(join(FIXTURES, 'rsyslog', 'rsyslog-traditional-d5.log'), 'utf8');
+    expect(text).toContain('[tls-client]');
+    const f = join(tmp(), 'utf8-syslog.log');
+    writeFileSync(f, text.replaceAll('[tls-client]', '[tls-clïent]'), 'utf8');
+    const { events } = await scanFiles([f], { proxy: 'p' });
+    expect(events.filter((e) => e.kind === 'connection_closed').map((e) => e.service)).toEqual(['tls-clïent']);
+  });
 });
 
 describe('event times', () => {

@@ -190,7 +190,8 @@ export function syslogSeconds(mon: number, day: number, h: number, mi: number, s
 /**
  * Fills `rec` from the line buf[start, end) (end excludes the newline) and returns true, or returns false
  * when the line fits no stunnel grammar. Reads the level before `wantLevel` says whether the line is needed:
- * when it returns false, neither id nor message is decoded (`rec.id` and `rec.message` are '').
+ * when it returns false, neither id nor message is decoded (`rec.id` and `rec.message` are ''). `knownAscii`: the
+ * caller knows buf holds no byte >= 0x80 (the message is not scanned for one before it is decoded).
  */
 export function parseLine(
   buf: Buffer,
@@ -199,6 +200,7 @@ export function parseLine(
   rec: LineRecord,
   opts: ParseOptions,
   wantLevel: (level: number) => boolean,
+  knownAscii = false,
 ): boolean {
   if (end > start && buf[end - 1] === 13) end--; // CRLF
   const len = end - start;
@@ -208,20 +210,20 @@ export function parseLine(
     const time = fileStamp(buf, start);
     const level = buf[start + 23]! - D0;
     if (!Number.isNaN(time) && level >= 0 && level <= 7) {
-      return fillLog(buf, start + 25, end, rec, 'file', level, time, opts, wantLevel);
+      return fillLog(buf, start + 25, end, rec, 'file', level, time, opts, wantLevel, knownAscii);
     }
   }
   // stderr (error mode): `[c] text`
   if (len >= 3 && buf[start] === 91 && buf[start + 2] === 93 && (len === 3 || buf[start + 3] === 32)) {
     const level = STDERR_LEVEL[buf[start + 1]!];
-    if (level !== undefined) return fillStderr(buf, start + 4, end, rec, level, opts, wantLevel);
+    if (level !== undefined) return fillStderr(buf, start + 4, end, rec, level, opts, wantLevel, knownAscii);
   }
-  return parseSlow(buf, start, end, rec, opts, wantLevel);
+  return parseSlow(buf, start, end, rec, opts, wantLevel, knownAscii);
 }
 
 function fillLog(
   buf: Buffer, idStart: number, end: number, rec: LineRecord, format: LineFormat, level: number, time: number,
-  opts: ParseOptions, wantLevel: (level: number) => boolean,
+  opts: ParseOptions, wantLevel: (level: number) => boolean, knownAscii: boolean,
 ): boolean {
   // `<id>]: text`: the id never holds `]`; forged prefixes inside the text come after it.
   const close = buf.indexOf(93, idStart);
@@ -239,13 +241,13 @@ function fillLog(
   rec.id = latin1(buf, idStart, close);
   rec.idClass = classifyId(rec.id);
   const msgStart = buf[close + 2] === 32 ? close + 3 : close + 2;
-  decodeMessage(buf, msgStart, end, rec, opts);
+  decodeMessage(buf, msgStart, end, rec, opts, knownAscii);
   return true;
 }
 
 function fillStderr(
   buf: Buffer, msgStart: number, end: number, rec: LineRecord, level: number, opts: ParseOptions,
-  wantLevel: (level: number) => boolean,
+  wantLevel: (level: number) => boolean, knownAscii: boolean,
 ): boolean {
   rec.format = 'stderr';
   rec.level = level;
@@ -257,24 +259,26 @@ function fillStderr(
     rec.invalidUtf8 = false;
     return true;
   }
-  decodeMessage(buf, Math.min(msgStart, end), end, rec, opts);
+  decodeMessage(buf, Math.min(msgStart, end), end, rec, opts, knownAscii);
   return true;
 }
 
-function decodeMessage(buf: Buffer, from: number, end: number, rec: LineRecord, opts: ParseOptions): void {
+function decodeMessage(buf: Buffer, from: number, end: number, rec: LineRecord, opts: ParseOptions, knownAscii: boolean): void {
   let to = end;
   if (to - from > opts.maxMessageBytes) to = from + opts.maxMessageBytes;
-  decodeBounded(buf, from, to, rec);
+  decodeBounded(buf, from, to, rec, knownAscii);
 }
 
-/** The message buf[from, to) (already cut to the bound). */
-function decodeBounded(buf: Buffer, from: number, to: number, rec: LineRecord): void {
+/** The message buf[from, to) (already cut to the bound); `knownAscii`: buf holds no byte >= 0x80. */
+function decodeBounded(buf: Buffer, from: number, to: number, rec: LineRecord, knownAscii = false): void {
   // ASCII is by far the common case: latin1 is exact for it and much cheaper than utf8 decoding.
   let ascii = true;
-  for (let i = from; i < to; i++) {
-    if (buf[i]! >= 0x80) {
-      ascii = false;
-      break;
+  if (!knownAscii) {
+    for (let i = from; i < to; i++) {
+      if (buf[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
     }
   }
   if (ascii) {
@@ -432,14 +436,14 @@ function isInternalError(buf: Buffer, start: number, end: number): boolean {
 /** log.c:fatal_debug's line (`INTERNAL ERROR: %s at %s, line %d`): level 2 (LOG_CRIT), no id. */
 function fillInternalError(
   buf: Buffer, start: number, end: number, rec: LineRecord, format: LineFormat, time: number, opts: ParseOptions,
-  wantLevel: (level: number) => boolean,
+  wantLevel: (level: number) => boolean, knownAscii: boolean,
 ): void {
   rec.format = format;
   rec.level = 2;
   rec.time = time;
   rec.id = 'internal';
   rec.idClass = 'process';
-  if (wantLevel(2)) decodeMessage(buf, start, end, rec, opts);
+  if (wantLevel(2)) decodeMessage(buf, start, end, rec, opts, knownAscii);
   else rec.message = '';
 }
 
@@ -528,19 +532,19 @@ const header: SyslogHeader = { body: -1, pidStart: -1, pidEnd: -1, stamp: 'none'
 
 function parseSlow(
   buf: Buffer, start: number, end: number, rec: LineRecord, opts: ParseOptions,
-  wantLevel: (level: number) => boolean,
+  wantLevel: (level: number) => boolean, knownAscii: boolean,
 ): boolean {
   const h = header;
   if (!syslogHeader(buf, start, end, h) && !rfc5424Header(buf, start, end, h)) {
     if (isInternalError(buf, start, end)) {
       // log.c:fatal_debug writes this raw line before abort().
-      fillInternalError(buf, start, end, rec, 'file', NaN, opts, wantLevel);
+      fillInternalError(buf, start, end, rec, 'file', NaN, opts, wantLevel, knownAscii);
       return true;
     }
     // A syslog message without its header: `LOG5[3]: text`, as `journalctl -o cat` prints the journal's MESSAGE
     // (no log time then).
     if (buf[start] === 76 && bodyAt(buf, start, end)) {
-      return fillLog(buf, start + 5, end, rec, 'syslog', buf[start + 3]! - D0, NaN, opts, wantLevel);
+      return fillLog(buf, start + 5, end, rec, 'syslog', buf[start + 3]! - D0, NaN, opts, wantLevel, knownAscii);
     }
     return false;
   }
@@ -552,22 +556,22 @@ function parseSlow(
   else if (h.stamp === 'iso') time = Date.parse(`${latin1(buf, h.stampAt, h.stampAt + 19)}Z`) / 1000;
   if (isInternalError(buf, body, end)) {
     // fatal_debug's syslog(LOG_CRIT) copy: the raw text, without `LOGn[id]: `.
-    fillInternalError(buf, body, end, rec, 'syslog', time, opts, wantLevel);
+    fillInternalError(buf, body, end, rec, 'syslog', time, opts, wantLevel, knownAscii);
     return true;
   }
   if (buf[body] === 91) {
     const level = STDERR_LEVEL[buf[body + 1]!]!;
-    fillStderr(buf, body + 4, end, rec, level, opts, wantLevel);
+    fillStderr(buf, body + 4, end, rec, level, opts, wantLevel, knownAscii);
     return true;
   }
   if (buf[body + 4] === 46) {
     // A file-format line behind a header: its own timestamp wins.
-    const ok = parseLine(buf, body, end, rec, opts, wantLevel) && rec.format === 'file';
+    const ok = parseLine(buf, body, end, rec, opts, wantLevel, knownAscii) && rec.format === 'file';
     rec.origin = origin;
     return ok;
   }
   const level = buf[body + 3]! - D0;
-  if (!fillLog(buf, body + 5, end, rec, 'syslog', level, time, opts, wantLevel)) return false;
+  if (!fillLog(buf, body + 5, end, rec, 'syslog', level, time, opts, wantLevel, knownAscii)) return false;
   return true;
 }
 
