@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { newRecord, parseLine, DEFAULT_PARSE_OPTIONS, classifyId, formatTime } from '../src/parse/line.js';
 import { scanFiles } from '../src/index.js';
+import { eachParsedFixtureLine } from './helpers/fixture-lines.js';
 
 const FIXTURES = new URL('../fixtures/', import.meta.url).pathname;
 const logs: string[] = [];
@@ -188,17 +189,9 @@ describe('event times', () => {
   it('are formatted as Date does, for the log times of every fixture line and across minute, day and year ends', () => {
     const ref = (t: number) => new Date(t * 1000).toISOString().slice(0, 19);
     const times: number[] = [];
-    const rec = newRecord();
-    for (const f of logs) {
-      const buf = readFileSync(f);
-      let start = 0;
-      while (start < buf.length) {
-        let nl = buf.indexOf(10, start);
-        if (nl < 0) nl = buf.length;
-        if (parseLine(buf, start, nl, rec, DEFAULT_PARSE_OPTIONS, all) && !Number.isNaN(rec.time)) times.push(rec.time);
-        start = nl + 1;
-      }
-    }
+    eachParsedFixtureLine((rec) => {
+      if (!Number.isNaN(rec.time)) times.push(rec.time);
+    });
     expect(times.length).toBeGreaterThan(1000);
     // Consecutive seconds over the ends of a minute, an hour, a day, a (leap) year, and before 1970.
     for (const end of [Date.UTC(2026, 10, 22, 6, 37), Date.UTC(2026, 11, 31, 23, 59, 59), Date.UTC(2028, 1, 29, 23, 59, 59), 0]) {

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { literalPrefix, groupLayout, groupsOf, positionalSources, RuleSet } from '../src/rules/compile.js';
 import { chooseEngine, groupCount, rememberGroupCounts, rememberLinearSources } from '../src/rules/engine.js';
 import { loadRuleSet } from '../src/rules/index.js';
-import { DEFAULT_PARSE_OPTIONS, newRecord, parseLine, type LineRecord } from '../src/parse/line.js';
+import { newRecord, type LineRecord } from '../src/parse/line.js';
+import { eachParsedFixtureLine } from './helpers/fixture-lines.js';
 
 describe('literal prefixes used to skip rules', () => {
   it('takes the literal head of an anchored pattern', () => {
@@ -148,30 +149,14 @@ describe('linear patterns remembered from the build', () => {
     const lazy = new RuleSet(rules);
     expect(lazy.rules.filter((r) => r.engine === 'linear').map((r) => r.spec.match.message)).toEqual(linear);
 
-    const fixtures = new URL('../fixtures/', import.meta.url).pathname;
-    const files = readdirSync(fixtures)
-      .filter((d) => statSync(join(fixtures, d)).isDirectory())
-      .flatMap((d) => readdirSync(join(fixtures, d)).filter((f) => /\.(log|stderr)$/.test(f)).map((f) => join(fixtures, d, f)));
-    const rec = newRecord();
-    const opts = DEFAULT_PARSE_OPTIONS;
     let linearHits = 0;
-    for (const f of files) {
-      const buf = readFileSync(f);
-      let start = 0;
-      while (start < buf.length) {
-        let nl = buf.indexOf(10, start);
-        if (nl < 0) nl = buf.length;
-        if (parseLine(buf, start, nl, rec, opts, () => true)) {
-          const a = eager.match(rec, () => true);
-          const b = lazy.match(rec, () => true);
-          const where = `${f}@${start}`;
-          expect(b?.rule.id, where).toBe(a?.rule.id);
-          expect(b?.groups, where).toEqual(a?.groups);
-          if (b?.rule.engine === 'linear') linearHits++;
-        }
-        start = nl + 1;
-      }
-    }
+    eachParsedFixtureLine((rec, where) => {
+      const a = eager.match(rec, () => true);
+      const b = lazy.match(rec, () => true);
+      expect(b?.rule.id, where).toBe(a?.rule.id);
+      expect(b?.groups, where).toEqual(a?.groups);
+      if (b?.rule.engine === 'linear') linearHits++;
+    });
     expect(linearHits).toBeGreaterThan(0);
   });
 });

@@ -73,18 +73,7 @@ export function literalPrefix(source: string): string {
 }
 
 function topLevelAlternation(source: string): boolean {
-  let depth = 0;
-  let inClass = false;
-  for (let i = 0; i < source.length; i++) {
-    const c = source[i];
-    if (c === '\\') i++;
-    else if (inClass) inClass = c !== ']';
-    else if (c === '[') inClass = true;
-    else if (c === '(') depth++;
-    else if (c === ')') depth--;
-    else if (c === '|' && depth === 0) return true;
-  }
-  return false;
+  return alternativesOf(source, 0, source.length).length > 1;
 }
 
 /** Index just past the `)` closing the group opened at `open`, or -1. */
