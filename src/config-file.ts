@@ -4,10 +4,11 @@
  * does not load the YAML parser and the schema library (~100 ms of start-up).
  */
 import { readFile } from 'node:fs/promises';
-import { isMap, isScalar, LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isScalar, type Node } from 'yaml';
 import { z } from 'zod';
 import { RESERVED_LABEL_NAMES } from './sinks/metrics.js';
 import { CONFIG_DEFAULTS, ConfigError } from './config.js';
+import { parseYamlFile } from './yaml-file.js';
 
 const labelName = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'label names are lower_snake_case');
 
@@ -79,13 +80,7 @@ export type ProxyConfig = DoctorConfig['proxies'][number];
 
 /** Parses configuration text; throws ConfigError naming file:line for every problem. */
 export function parseConfig(text: string, file: string): DoctorConfig {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true });
-  const where = (off: number | undefined): string => {
-    const p = lc.linePos(off ?? 0);
-    return `${file}:${p.line}:${p.col}`;
-  };
-  if (doc.errors.length) throw new ConfigError(doc.errors.map((e) => `${where(e.pos[0])}: YAML: ${e.message.split('\n')[0]}`));
+  const { doc, at: where } = parseYamlFile(text, file);
   const r = configSchema.safeParse(doc.toJS() ?? {});
   if (r.success) return r.data;
   throw new ConfigError(

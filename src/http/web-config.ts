@@ -11,9 +11,10 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext, type SecureContextOptions, type SecureVersion } from 'node:tls';
-import { isMap, isScalar, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isMap, isScalar, type Document, type Node } from 'yaml';
 import { z } from 'zod';
 import { ConfigError } from '../config.js';
+import { parseYamlFile } from '../yaml-file.js';
 
 /** Go's names (crypto/tls) → OpenSSL's, for the suites Go's tls.CipherSuites() offers. */
 export const CIPHER_SUITES: Readonly<Record<string, string>> = {
@@ -130,13 +131,7 @@ export async function loadWebConfig(file: string): Promise<WebConfig> {
 
 /** Validates web config text; file names inside are read relative to `file`'s directory. */
 export function parseWebConfig(text: string, file: string): WebConfig {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true });
-  const at = (off: number | undefined): string => {
-    const p = lc.linePos(off ?? 0);
-    return `${file}:${p.line}:${p.col}`;
-  };
-  if (doc.errors.length) throw new ConfigError(doc.errors.map((e) => `${at(e.pos[0])}: YAML: ${e.message.split('\n')[0]}`));
+  const { doc, at } = parseYamlFile(text, file);
   const where = (path: readonly PropertyKey[]): string => at(nodeAt(doc, path)?.range?.[0]);
   const problems: string[] = [];
   const problem = (path: readonly PropertyKey[], msg: string): void => {
