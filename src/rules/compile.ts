@@ -236,7 +236,8 @@ export class RuleSet {
     this.rules = specs.map(compileRule);
     this.levelMask = this.rules.reduce((a, r) => a | r.levels, 0);
     // One pass per level, in evaluation order: a rule with a prefix goes to the bucket of its first character
-    // (128: non-ASCII), a rule without one to every bucket. Its byte test is one object shared by its buckets.
+    // (128: non-ASCII), one with alternatives' heads to theirs, any other rule to every bucket. Its byte test is one
+    // object shared by its buckets.
     const byteOf = new Map<CompiledRule, ByteCandidate>();
     const isAscii = (t: string): boolean => /^[\x00-\x7f]*$/.test(t);
     for (const r of this.rules) {

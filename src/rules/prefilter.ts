@@ -26,8 +26,9 @@ export interface Prefilter {
   /** The characters a match may have right after the prefix; null when any (or unknown). */
   follow: CharSet | null;
   /**
-   * When the prefix is '' and the pattern starts with a group: the literal prefix of each of its alternatives,
-   * one of which every match starts with. null when unknown (some alternative has none).
+   * When the prefix is '': the literal prefix of each alternative of the group the pattern starts with, or of each
+   * `^`-anchored alternative at its top; every match starts with one of them. null when unknown (some alternative
+   * has none).
    */
   alternatives: string[] | null;
 }
