@@ -5,7 +5,7 @@
 import { logOfStunnelConf, proxyNameOfConf, type LogOfConf } from './stunnel-conf/log-path.js';
 import type { DoctorConfig, ProxyConfig } from './config-file.js';
 
-export type { DoctorConfig, ProxyConfig } from './config-file.js';
+export type { DoctorConfig, ProxyConfig };
 
 /** The defaults of the settings (configSchema applies them to a file; defaultConfig() is the configuration without one). */
 export const CONFIG_DEFAULTS = {

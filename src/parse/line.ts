@@ -116,17 +116,8 @@ export function fillFileLine(
   rec.format = 'file';
   rec.level = level;
   rec.time = fileStampOf(buf, start);
-  let ascii = true;
-  if (!knownAscii) {
-    for (let i = ms; i < me; i++) {
-      if (buf[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-  }
   const idStart = start + 25;
-  if (ascii) {
+  if (knownAscii || asciiBytes(buf, ms, me)) {
     // The id holds no `]` and the message is ASCII: latin1 is exact for both (as parseLine decodes them).
     const s = latin1(buf, idStart, me);
     const id = s.slice(0, close - idStart);
@@ -139,7 +130,7 @@ export function fillFileLine(
   const id = latin1(buf, idStart, close);
   rec.id = id;
   rec.idClass = classifyId(id);
-  decodeBounded(buf, ms, me, rec);
+  decodeUtf8(buf, ms, me, rec);
 }
 
 /** fileStamp() of a timestamp fileLevel() has checked. */
@@ -269,23 +260,25 @@ function decodeMessage(buf: Buffer, from: number, end: number, rec: LineRecord, 
   decodeBounded(buf, from, to, rec, knownAscii);
 }
 
+/** buf[from, to) holds no byte >= 0x80. */
+function asciiBytes(buf: Buffer, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (buf[i]! >= 0x80) return false;
+  return true;
+}
+
 /** The message buf[from, to) (already cut to the bound); `knownAscii`: buf holds no byte >= 0x80. */
-function decodeBounded(buf: Buffer, from: number, to: number, rec: LineRecord, knownAscii = false): void {
+function decodeBounded(buf: Buffer, from: number, to: number, rec: LineRecord, knownAscii: boolean): void {
   // ASCII is by far the common case: latin1 is exact for it and much cheaper than utf8 decoding.
-  let ascii = true;
-  if (!knownAscii) {
-    for (let i = from; i < to; i++) {
-      if (buf[i]! >= 0x80) {
-        ascii = false;
-        break;
-      }
-    }
-  }
-  if (ascii) {
+  if (knownAscii || asciiBytes(buf, from, to)) {
     rec.message = latin1(buf, from, to);
     rec.invalidUtf8 = false;
     return;
   }
+  decodeUtf8(buf, from, to, rec);
+}
+
+/** A message with bytes >= 0x80: UTF-8, invalid sequences replaced (and said). */
+function decodeUtf8(buf: Buffer, from: number, to: number, rec: LineRecord): void {
   const slice = buf.subarray(from, to);
   rec.invalidUtf8 = !isUtf8(slice);
   rec.message = slice.toString('utf8');
@@ -335,15 +328,20 @@ function bsdAt(b: Buffer, at: number, end: number): boolean {
     isDigit(b[at + 13]) && isDigit(b[at + 14]);
 }
 
-/** `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d` at `at`, within `end`. */
-function isoAt(b: Buffer, at: number, end: number): boolean {
+/** `\d{4}D\d\dD\d\dM\d\d:\d\d:\d\d` at `at`, within `end`: a date with `D` (byte) between its parts, `M` before the time. */
+function dateTimeAt(b: Buffer, at: number, end: number, dateSep: number, mid: number): boolean {
   if (at + 19 > end) return false;
   for (let i = 0; i < 19; i++) {
     const c = b[at + i]!;
-    const want = i === 4 || i === 7 ? 45 : i === 10 ? 84 : i === 13 || i === 16 ? 58 : -1;
+    const want = i === 4 || i === 7 ? dateSep : i === 10 ? mid : i === 13 || i === 16 ? 58 : -1;
     if (want >= 0 ? c !== want : c < 48 || c > 57) return false;
   }
   return true;
+}
+
+/** `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d` at `at`, within `end`. */
+function isoAt(b: Buffer, at: number, end: number): boolean {
+  return dateTimeAt(b, at, end, 45, 84);
 }
 
 /** Whether one of the bodies starts at `at` (the lookahead of the expression, within the head's `end`). */
@@ -359,12 +357,7 @@ function bodyAt(b: Buffer, at: number, end: number): boolean {
   if (c === 73) return isInternalError(b, at, end);
   if (isDigit(c)) {
     // `\d{4}\.\d\d\.\d\d \d\d:\d\d:\d\d LOG[0-7]\[`
-    if (at + 25 > end) return false;
-    for (let i = 0; i < 19; i++) {
-      const x = b[at + i]!;
-      const want = i === 4 || i === 7 ? 46 : i === 10 ? 32 : i === 13 || i === 16 ? 58 : -1;
-      if (want >= 0 ? x !== want : x < 48 || x > 57) return false;
-    }
+    if (at + 25 > end || !dateTimeAt(b, at, end, 46, 32)) return false;
     return b[at + 19] === 32 && b[at + 20] === 76 && b[at + 21] === 79 && b[at + 22] === 71 && b[at + 23]! >= 48 &&
       b[at + 23]! <= 55 && b[at + 24] === 91;
   }
