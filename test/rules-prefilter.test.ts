@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadRuleSet } from '../src/index.js';
-import { inCharSet, prefilterOf, type CharSet } from '../src/rules/prefilter.js';
+import { inCharSet, prefilterOf, requiredLiteral, type CharSet } from '../src/rules/prefilter.js';
 import { RuleSet, type CompiledRule } from '../src/rules/compile.js';
 import { DEFAULT_PARSE_OPTIONS, newRecord, parseLine, type LineRecord } from '../src/parse/line.js';
 
@@ -23,9 +23,9 @@ function chars(s: CharSet | null): string | null {
 }
 
 /** Whether the prefilter lets `msg` through to the rule's pattern (what RuleSet.matchExec tests). */
-function passes(r: Pick<CompiledRule, 'prefix' | 'follow' | 'alternatives'>, msg: string): boolean {
+function passes(r: Pick<CompiledRule, 'prefix' | 'follow' | 'alternatives' | 'required'>, msg: string): boolean {
   return msg.startsWith(r.prefix) && (r.follow === null || inCharSet(r.follow, msg.charCodeAt(r.prefix.length))) &&
-    (r.alternatives === null || r.alternatives.some((a) => msg.startsWith(a)));
+    (r.alternatives === null || r.alternatives.some((a) => msg.startsWith(a))) && msg.includes(r.required);
 }
 
 /** Every line of every fixture log, parsed, and the catalog's example messages. */
@@ -87,6 +87,25 @@ describe('prefilter of a pattern', () => {
     }
   });
 
+  it('reads the longest literal every match contains, outside groups, classes and quantified characters', () => {
+    expect(requiredLiteral('^(?<config_file>.+?):(?<config_line>\\d+): "(?<option>.*)": (?<error>.+)$')).toBe(': "');
+    expect(requiredLiteral('^Binding service \\[(?<service>.*)\\] to (?<target>.+): (?<error>.+)$')).toBe('Binding service [');
+    expect(requiredLiteral('x(?:abcdef)?yz\\.w')).toBe('yz.w');
+    expect(requiredLiteral('ab+cd')).toBe('cd');
+    expect(requiredLiteral('abc{2}d')).toBe('ab');
+    expect(requiredLiteral('abcd*e')).toBe('abc');
+    expect(requiredLiteral('abcd?ef')).toBe('abc');
+    expect(requiredLiteral('[xyz]{1,3}ab\\dcd')).toBe('ab');
+    expect(requiredLiteral('a.bc(?=xyz)')).toBe('bc');
+    expect(requiredLiteral('ab\\u0041cdefgh')).toBe('ab'); // an escape it does not read ends the search
+  });
+
+  it('gives no required literal when none is certain', () => {
+    for (const p of ['^a|^bcd', 'x(?:abc|abd)', '^(?<e>.+)$', 'a', '(abc)', '[abc]+', 'a?b?c?', '\\1ab', '\\x41\\x42', 'ab|cd']) {
+      expect(requiredLiteral(p), p).toBe('');
+    }
+  });
+
   it('never rejects a real message that a rule of the shipped set matches (every fixture line and catalog example)', async () => {
     const rules = await loadRuleSet();
     const messages = realMessages();
@@ -100,6 +119,8 @@ describe('prefilter of a pattern', () => {
         if (hit) {
           matched++;
           expect(pass, `${r.id} on ${JSON.stringify(msg)}`).toBe(true);
+          // Every rule's required literal, not only those the engine checks (the linear-time engine's).
+          expect(msg, r.id).toContain(requiredLiteral(r.spec.match.message));
         } else if (!pass) skipped++;
       }
     }

@@ -8,7 +8,7 @@ import type { Kind, Severity } from '../events.js';
 import type { Action, RuleSpec } from './schema.js';
 import { captureNames, type LocatedRule } from './load.js';
 import { compilePattern, groupCount, type Engine, type Pattern } from './engine.js';
-import { inCharSet, prefilterOf, type CharSet } from './prefilter.js';
+import { inCharSet, prefilterOf, requiredLiteral, type CharSet } from './prefilter.js';
 
 export { literalPrefix } from './prefilter.js';
 
@@ -43,6 +43,8 @@ export interface CompiledRule {
    * V8's engine (RE2's syntax is not read).
    */
   readonly follow: CharSet | null;
+  /** For a pattern on the linear-time engine: literal text every match contains ('' when none is known). */
+  readonly required: string;
   readonly levels: number;
   readonly scopes: number;
   readonly formats: number;
@@ -189,6 +191,7 @@ export function compileRule(spec: LocatedRule): CompiledRule {
     prefix: pre.prefix,
     alternatives: pre.alternatives,
     follow: engine === 'backtracking' ? pre.follow : null,
+    required: engine === 'linear' ? requiredLiteral(m.message) : '',
     levels: lv.reduce((a, l) => a | (1 << l), 0),
     scopes,
     formats,
@@ -330,6 +333,7 @@ export class RuleSet {
       if (pl > 1 && !msg.startsWith(r.prefix)) continue;
       if (r.follow !== null && !inCharSet(r.follow, msg.charCodeAt(pl))) continue;
       if (r.alternatives !== null && !startsWithOneOf(msg, r.alternatives)) continue;
+      if (r.required !== '' && !msg.includes(r.required)) continue;
       const m = execRule(r, msg);
       if (m === null) continue;
       if (r.when !== null && !accept(r, m)) continue;

@@ -18,6 +18,11 @@ function re2js(): typeof RE2JS {
   return (re2 ??= (createRequire(import.meta.url)('re2js') as { RE2JS: typeof RE2JS }).RE2JS);
 }
 
+/** Whether RE2JS has been loaded (by a pattern that needed it, compiled or run). */
+export function linearEngineLoaded(): boolean {
+  return re2 !== null;
+}
+
 /**
  * Sources RE2JS is known to compile (the default rules' linear patterns, compiled when the rules cache was built,
  * see scripts/rules-cache.mjs): their linear engine is compiled on their first match, not at start-up.

@@ -7,8 +7,11 @@
  *   - without a prefix, when it starts with a group of alternatives, each alternative's literal prefix
  *     (`^(?:Service \[.*\] REFUSED|Connection from .+ REFUSED)` → `Service [` or `Connection from `): the message
  *     must start with one of them. The same for anchored alternatives at the top (`^CONNECT request rejected$|^Proxy`).
- * (A literal that every match contains, searched with `includes`, was tried too: on stunnel's messages the search
- * cost more than the failed matches it saved, V8's matcher being quick to fail.)
+ * A fourth is kept for patterns on the linear-time engine only: a literal every match contains (`: "` in
+ * `^(?<file>.+?):(?<line>\d+): "(?<option>.*)": (?<error>.+)$`), searched with `includes` before the pattern runs.
+ * RE2JS is slow to fail, and is loaded at its first run: every stunnel 5.68 start writes `No trusted certificates
+ * found` at level 3, which a pattern like this one would otherwise run on. (On V8's engine such a search was tried
+ * and dropped: on stunnel's messages it cost more than the failed matches it saved, V8's matcher being quick to fail.)
  * Each analysis is conservative: when it cannot tell (a class it does not read, an optional or repeated
  * element, an alternative without a literal head), it gives nothing, and the pattern alone decides.
  */
@@ -270,6 +273,48 @@ function alternativePrefixes(source: string): string[] | null {
     out.push(p);
   }
   return out;
+}
+
+/**
+ * The longest literal text (2 characters or more; '' when none is known) that every match of the pattern contains:
+ * a run of literal characters at its top level, none of them made optional or repeated by a quantifier. Groups,
+ * classes, `.`, anchors and class escapes end a run; a pattern with alternatives at its top level has none, and an
+ * escape it does not read (`\u`, `\x`, `\c`, `\p`, `\k`, a backreference) ends the search.
+ */
+export function requiredLiteral(source: string): string {
+  if (topLevelAlternation(source)) return '';
+  let best = '';
+  let run = '';
+  const cut = (): void => {
+    if (run.length > best.length) best = run;
+    run = '';
+  };
+  scan: for (let i = 0; i < source.length; ) {
+    const c = source[i]!;
+    let skipTo = -1;
+    if (c === '(') skipTo = groupEnd(source, i);
+    else if (c === '[') skipTo = classEnd(source, i);
+    else if (c === '{') skipTo = source.indexOf('}', i) + 1; // a quantifier's bounds
+    if (skipTo !== -1) {
+      cut();
+      if (skipTo <= 0) break;
+      i = skipTo;
+      continue;
+    }
+    let lit: string | null = null;
+    if (c === '\\') {
+      const n = source[i + 1];
+      lit = escapedLiteral(n);
+      if (lit === null && (n === undefined || !'dDwWsSbB'.includes(n))) break scan;
+    } else if (!META.includes(c)) lit = c;
+    const width = c === '\\' ? 2 : 1;
+    const after = source[i + width];
+    if (lit === null || after === '*' || after === '?' || after === '+' || after === '{') cut();
+    else run += lit;
+    i += width;
+  }
+  cut();
+  return best.length >= 2 ? best : '';
 }
 
 /** The prefilter of a pattern (see the module comment). */
