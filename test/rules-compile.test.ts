@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { literalPrefix, groupLayout, groupsOf, positionalSources, RuleSet } from '../src/rules/compile.js';
+import {
+  literalPrefix, groupLayout, groupsOf, patternFacts, patternFactsJson, positionalSources, rememberPatternFacts, RuleSet,
+} from '../src/rules/compile.js';
 import { chooseEngine, groupCount, rememberGroupCounts, rememberLinearSources } from '../src/rules/engine.js';
 import { loadRuleSet } from '../src/rules/index.js';
 import { newRecord, type LineRecord } from '../src/parse/line.js';
@@ -110,6 +112,40 @@ describe('group counts remembered from the build', () => {
     const set = new RuleSet([{ id: 'u', file: 'x', line: 1, action: 'note', match: { scope: 'any', message: '^unique-(?<a>x)(y)$' } } as never]);
     expect(set.rules[0]!.positional).toBe(null);
     expect(set.match({ ...newRecord(), message: 'unique-xy', level: 5, idClass: 'connection' as const }, () => true)?.groups.a).toBe('x');
+  });
+});
+
+describe('pattern facts remembered from the build', () => {
+  // scripts/rules-cache.mjs records, per default pattern, what compileRule reads off its source by scanning it.
+  it('are what the scans give, through JSON, for every default rule; and a remembered fact is believed', async () => {
+    const { parseRuleFile } = await import('../src/rules/parse-file.js');
+    const { DEFAULT_RULES_FILE } = await import('../src/rules/load.js');
+    const { rules } = parseRuleFile(readFileSync(DEFAULT_RULES_FILE, 'utf8'), DEFAULT_RULES_FILE);
+    const sources = [...new Set(rules.map((r) => r.match.message))];
+    const scanned = sources.map((s) => patternFacts(s));
+    expect(scanned.filter((f) => f.prefilter.follow !== null).length).toBeGreaterThan(10);
+    expect(scanned.filter((f) => f.why !== null && f.required !== '').length).toBeGreaterThan(0);
+    const fromScans = new RuleSet(rules);
+    const cache = JSON.parse(JSON.stringify(Object.fromEntries(sources.map((s) => [s, patternFactsJson(s)])))) as Record<string, unknown>;
+    rememberPatternFacts(cache);
+    sources.forEach((s, i) => expect(patternFacts(s), s).toEqual(scanned[i]));
+    const fromCache = new RuleSet(rules);
+    fromCache.rules.forEach((r, i) => {
+      const { regex: a, positional: b, ...cached } = r;
+      const { regex: c, positional: d, ...fresh } = fromScans.rules[i]!;
+      expect(cached, r.id).toEqual(fresh);
+      expect([a.source, b?.source], r.id).toEqual([c.source, d?.source]);
+    });
+
+    // Believed without scanning (a stale cache would be): and an entry of another shape is ignored.
+    const fake = patternFactsJson('^zzz(?<a>y)');
+    rememberPatternFacts({ '^believed-(?<a>x)$': fake, '^ignored-(?<a>x)$': { ...fake, layout: null } });
+    const set = new RuleSet([
+      { id: 'b', file: 'x', line: 1, action: 'note', match: { scope: 'any', message: '^believed-(?<a>x)$' } } as never,
+      { id: 'i', file: 'x', line: 2, action: 'note', match: { scope: 'any', message: '^ignored-(?<a>x)$' } } as never,
+    ]);
+    expect(set.rules[0]!.prefix).toBe('zzz');
+    expect(set.rules[1]!.prefix).toBe('ignored-');
   });
 });
 

@@ -6,9 +6,9 @@
 import type { IdClass, LineFormat, LineRecord } from '../parse/line.js';
 import type { Kind, Severity } from '../events.js';
 import type { Action, RuleSpec } from './schema.js';
-import { captureNames, type LocatedRule } from './load.js';
-import { compilePattern, groupCount, type Engine, type Pattern } from './engine.js';
-import { inCharSet, prefilterOf, requiredLiteral, type CharSet } from './prefilter.js';
+import type { LocatedRule } from './load.js';
+import { captureNamesOf, compilePattern, groupCount, linearReason, type Engine, type Pattern } from './engine.js';
+import { inCharSet, prefilterOf, requiredLiteral, type CharSet, type Prefilter } from './prefilter.js';
 
 export { literalPrefix } from './prefilter.js';
 
@@ -77,7 +77,15 @@ export const F_CONFIG_LINE = 9;
  * `(?<name>` written `(`. A scan of the source that knows escapes, character classes, lookbehinds (`(?<=`,
  * `(?<!`) and non-capturing groups; `namedBackref` when the source has `\k<`.
  */
-export function groupLayout(source: string): { names: string[]; indices: number[]; plain: string; count: number; namedBackref: boolean } {
+export interface GroupLayout {
+  names: string[];
+  indices: number[];
+  plain: string;
+  count: number;
+  namedBackref: boolean;
+}
+
+export function groupLayout(source: string): GroupLayout {
   const names: string[] = [];
   const indices: number[] = [];
   let plain = '';
@@ -120,6 +128,51 @@ export function groupLayout(source: string): { names: string[]; indices: number[
   return { names, indices, plain, count, namedBackref };
 }
 
+/**
+ * What compileRule reads off a pattern's source by scanning it: pure functions of the source, which the build's rules
+ * cache records for the default rules (scripts/rules-cache.mjs), so that a start-up does not run these scans (in
+ * V8's interpreter, that early: ~15 ms for the 149 default rules).
+ */
+export interface PatternFacts {
+  /** Why the pattern needs the linear-time engine (engine.ts linearReason); null: V8's engine runs it. */
+  why: string | null;
+  layout: GroupLayout;
+  prefilter: Prefilter;
+  /** Only for a pattern on the linear-time engine (see prefilter.ts): '' otherwise. */
+  required: string;
+}
+
+const knownFacts = new Map<string, PatternFacts>();
+
+export function patternFacts(source: string): PatternFacts {
+  const known = knownFacts.get(source);
+  if (known !== undefined) return known;
+  const why = linearReason(source);
+  return { why, layout: groupLayout(source), prefilter: prefilterOf(source), required: why === null ? '' : requiredLiteral(source) };
+}
+
+/** PatternFacts as JSON (a CharSet's bits as an array of numbers). */
+export type PatternFactsJson = Omit<PatternFacts, 'prefilter'> & {
+  prefilter: Omit<Prefilter, 'follow'> & { follow: { ascii: number[]; nonAscii: boolean } | null };
+};
+
+export function patternFactsJson(source: string): PatternFactsJson {
+  const f = patternFacts(source);
+  const follow = f.prefilter.follow;
+  return { ...f, prefilter: { ...f.prefilter, follow: follow && { ascii: [...follow.ascii], nonAscii: follow.nonAscii } } };
+}
+
+/** Believes the facts the build recorded (see PatternFacts); an entry of another shape is ignored. */
+export function rememberPatternFacts(facts: Record<string, unknown>): void {
+  for (const [source, v] of Object.entries(facts)) {
+    const f = v as PatternFactsJson;
+    const follow = f?.prefilter?.follow;
+    if (typeof f?.layout?.plain !== 'string' || typeof f.required !== 'string' || typeof f.prefilter.prefix !== 'string') continue;
+    if (follow != null && (!Array.isArray(follow.ascii) || follow.ascii.length !== 4)) continue;
+    knownFacts.set(source, { ...f, prefilter: { ...f.prefilter, follow: follow ? { ascii: Uint32Array.from(follow.ascii), nonAscii: follow.nonAscii === true } : null } });
+  }
+}
+
 /** The positional sources of patterns whose group count compileRule checks (for the build-time cache). */
 export function positionalSources(messages: readonly string[]): string[] {
   return messages.map((m) => groupLayout(m)).filter((l) => !l.namedBackref).map((l) => l.plain);
@@ -146,11 +199,12 @@ export function compileRule(spec: LocatedRule): CompiledRule {
   const lv = m.level === undefined ? [0, 1, 2, 3, 4, 5, 6, 7] : Array.isArray(m.level) ? m.level : [m.level];
   const scopes = m.scope === 'connection' ? SCOPE_BIT.connection : m.scope === 'process' ? SCOPE_BIT.process | SCOPE_BIT.none : 7;
   const formats = m.format ? m.format.reduce((a, f) => a | FORMAT_BIT[f], 0) : 7;
-  const { pattern: regex, engine } = compilePattern(m.message);
+  const facts = patternFacts(m.message);
+  const { pattern: regex, engine } = compilePattern(m.message, facts.why);
   const event = spec.event ? { kind: spec.event.kind, reason: spec.event.reason, priority: spec.event.priority } : null;
-  const captures = captureNames(regex);
+  const captures = captureNamesOf(regex.source);
   // Positional groups when the scan of the source agrees with the engine (same group count, same names).
-  const layout = groupLayout(m.message);
+  const layout = facts.layout;
   let positional: RegExp | null = null;
   let groupIndex: number[] = captures.map((_, i) => i + 1);
   // Never for a pattern on the linear-time engine: V8 would run it.
@@ -176,7 +230,7 @@ export function compileRule(spec: LocatedRule): CompiledRule {
     }
   });
   const hint = spec.hint ?? '';
-  const pre = prefilterOf(m.message);
+  const pre = facts.prefilter;
   return {
     spec,
     id: spec.id,
@@ -191,7 +245,7 @@ export function compileRule(spec: LocatedRule): CompiledRule {
     prefix: pre.prefix,
     alternatives: pre.alternatives,
     follow: engine === 'backtracking' ? pre.follow : null,
-    required: engine === 'linear' ? requiredLiteral(m.message) : '',
+    required: engine === 'linear' ? facts.required : '',
     levels: lv.reduce((a, l) => a | (1 << l), 0),
     scopes,
     formats,

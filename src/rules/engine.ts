@@ -58,9 +58,13 @@ export function captureNamesOf(source: string): string[] {
   return [...source.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((m) => m[1]!);
 }
 
-/** Decides the engine of a pattern that V8 accepts. */
-export function chooseEngine(source: string): EngineChoice {
-  const why = catastrophicReason(source) ?? polynomialReason(source);
+/** Why a pattern could backtrack badly on V8's engine (then it needs the linear-time one); null when it cannot. */
+export function linearReason(source: string): string | null {
+  return catastrophicReason(source) ?? polynomialReason(source);
+}
+
+/** Decides the engine of a pattern that V8 accepts (`why`: its linearReason, when known already). */
+export function chooseEngine(source: string, why: string | null = linearReason(source)): EngineChoice {
   if (!why) return { engine: 'backtracking' };
   if (knownLinear.has(source)) return { engine: 'linear', why, compiled: null };
   let compiled: RE2JS;
@@ -92,8 +96,8 @@ class LinearPattern implements Pattern {
 }
 
 /** Compiles `source` on the engine chooseEngine picks (the caller checked it with chooseEngine first). */
-export function compilePattern(source: string): { pattern: Pattern; engine: Engine } {
-  const c = chooseEngine(source);
+export function compilePattern(source: string, why: string | null = linearReason(source)): { pattern: Pattern; engine: Engine } {
+  const c = chooseEngine(source, why);
   if (c.engine === 'linear') return { pattern: new LinearPattern(source, c.compiled), engine: 'linear' };
   return { pattern: new RegExp(source), engine: 'backtracking' };
 }

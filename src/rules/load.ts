@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import type { RuleSpec } from './schema.js';
 import { captureNamesOf, rememberGroupCounts, rememberLinearSources } from './engine.js';
+import { rememberPatternFacts } from './compile.js';
 
 export interface RuleProblem {
   file: string;
@@ -80,7 +81,7 @@ export function rulesTextHash(text: string): string {
 }
 
 async function cachedDefaultRules(text: string): Promise<LocatedRule[] | null> {
-  let c: { sha256?: unknown; rules?: unknown; groupCounts?: unknown; linearSources?: unknown };
+  let c: { sha256?: unknown; rules?: unknown; groupCounts?: unknown; linearSources?: unknown; facts?: unknown };
   try {
     c = JSON.parse(await readFile(DEFAULT_RULES_CACHE, 'utf8')) as typeof c;
   } catch {
@@ -89,6 +90,7 @@ async function cachedDefaultRules(text: string): Promise<LocatedRule[] | null> {
   if (c.sha256 !== rulesTextHash(text) || !Array.isArray(c.rules)) return null;
   if (c.groupCounts && typeof c.groupCounts === 'object') rememberGroupCounts(c.groupCounts as Record<string, number>);
   if (Array.isArray(c.linearSources)) rememberLinearSources(c.linearSources);
+  if (c.facts && typeof c.facts === 'object') rememberPatternFacts(c.facts as Record<string, unknown>);
   return (c.rules as LocatedRule[]).map((r) => ({ ...r, file: DEFAULT_RULES_FILE }));
 }
 
