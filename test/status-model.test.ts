@@ -84,6 +84,9 @@ describe('status model', () => {
     // The same events read again (a restart before the checkpoint) are not counted again.
     for (const e of evs.filter((x) => x.severity !== 'info').slice(-5)) book.record(e);
     expect(book.view(facts('busy')).proxies[0]!.failures).toBe(54);
+    // An id is remembered as long as its problem is held (the last 50): the oldest fell out, and counts again.
+    book.record(evs.filter((x) => x.severity !== 'info')[0]!);
+    expect(book.view(facts('busy')).proxies[0]!.failures).toBe(55);
     // Five minutes later the burst is five minutes back; sixteen minutes later it left the window.
     c.t += 5 * 60_000;
     v = book.view(facts('busy'));

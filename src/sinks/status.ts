@@ -52,6 +52,8 @@ interface ProxyBook {
   lastOk: string | null;
   buckets: Bucket[];
   failures: Recorded[];
+  /** The ids of `failures`. */
+  failureIds: Set<string>;
   seenEvents: number;
 }
 
@@ -137,7 +139,7 @@ export class StatusBook {
     if (!b) {
       b = {
         configOk: null, configFailure: null, downSince: null, lastStart: null, version: null, stopped: null, failingSince: null,
-        lastOk: null, buckets: [], failures: [], seenEvents: 0,
+        lastOk: null, buckets: [], failures: [], failureIds: new Set(), seenEvents: 0,
       };
       this.books.set(proxy, b);
     }
@@ -150,10 +152,13 @@ export class StatusBook {
    */
   record(e: DoctorEvent, opts: { backlog?: boolean } = {}): void {
     const b = this.book(e.proxy);
+    const problem = e.severity !== 'info';
     // The same event read twice (a restart before its checkpoint) has the same id: count it once.
-    if (e.severity !== 'info' && b.failures.some((r) => r.event.id === e.id)) return;
+    if (problem && b.failureIds.has(e.id)) return;
     const now = this.opts.now();
-    const r: Recorded = { seq: ++this.seq, seenAt: now, event: e };
+    // Kept only by the events a book holds on to (most events are successful connections, counted only).
+    const r: Recorded | null =
+      problem || e.kind === 'config_failed' || e.kind === 'proxy_stopped' ? { seq: ++this.seq, seenAt: now, event: e } : null;
     b.seenEvents++;
     switch (e.kind) {
       case 'proxy_started':
@@ -188,9 +193,12 @@ export class StatusBook {
       if (bucket && CONNECTION.has(e.kind)) bucket.connections++;
       if (bucket && isFailure(e)) bucket.failures++;
     }
-    if (e.severity !== 'info') {
+    if (r !== null && problem) {
       b.failures.push(r);
-      if (b.failures.length > this.opts.maxFailures) b.failures.splice(0, b.failures.length - this.opts.maxFailures);
+      b.failureIds.add(e.id);
+      if (b.failures.length > this.opts.maxFailures) {
+        for (const old of b.failures.splice(0, b.failures.length - this.opts.maxFailures)) b.failureIds.delete(old.event.id);
+      }
     }
   }
 
