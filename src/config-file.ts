@@ -7,14 +7,14 @@ import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, type Node } from 'yaml';
 import { z } from 'zod';
 import { RESERVED_LABEL_NAMES } from './sinks/metrics.js';
-import { CONFIG_DEFAULTS, ConfigError } from './config.js';
+import { CONFIG_DEFAULTS, ConfigError, PROXY_NAME, PROXY_NAME_RULE, proxyProblems } from './config.js';
 import { parseYamlFile } from './yaml-file.js';
 
 const labelName = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'label names are lower_snake_case');
 
 const proxySchema = z
   .object({
-    name: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'proxy names are letters, digits, ".", "_" and "-"').optional(),
+    name: z.string().regex(PROXY_NAME, PROXY_NAME_RULE).optional(),
     log: z.string().min(1).optional(),
     glob: z.string().min(1).optional(),
     stderr: z.string().min(1).optional(),
@@ -24,13 +24,7 @@ const proxySchema = z
   })
   .strict()
   .superRefine((p, ctx) => {
-    if (p.log && p.glob) ctx.addIssue({ code: 'custom', message: 'give one of "log" (one file) or "glob" (many), not both' });
-    if (!p.log && !p.glob && !p.stunnelConfig) {
-      ctx.addIssue({ code: 'custom', message: 'give "log" (one file), "glob" (many), or "stunnelConfig" alone (its "output =" is the log)' });
-    }
-    if (p.log && !p.name) ctx.addIssue({ code: 'custom', path: ['name'], message: '"name" is required with "log"' });
-    if (p.glob && p.stderr) ctx.addIssue({ code: 'custom', path: ['stderr'], message: '"stderr" goes with one "log", not a glob' });
-    if (p.glob && p.stunnelConfig) ctx.addIssue({ code: 'custom', path: ['stunnelConfig'], message: '"stunnelConfig" goes with one "log", not a glob' });
+    for (const x of proxyProblems(p)) ctx.addIssue({ code: 'custom', ...(x.key ? { path: [x.key] } : {}), message: x.message });
   });
 
 export const configSchema = z

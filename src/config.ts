@@ -31,6 +31,51 @@ export class ConfigError extends Error {
   }
 }
 
+/** What a proxy's name may be made of (it is a metric label value and part of every event id). */
+export const PROXY_NAME = /^[A-Za-z0-9_.-]+$/;
+export const PROXY_NAME_RULE = 'proxy names are letters, digits, ".", "_" and "-"';
+const PROXY_KEYS = new Set(['name', 'log', 'glob', 'stderr', 'labels', 'stunnelConfig']);
+
+/** The checks of one proxy that its fields' types do not make: the configuration file's schema and createDoctor() share them. */
+export function proxyProblems(p: ProxyConfig): { key?: keyof ProxyConfig; message: string }[] {
+  const out: { key?: keyof ProxyConfig; message: string }[] = [];
+  if (p.log && p.glob) out.push({ message: 'give one of "log" (one file) or "glob" (many), not both' });
+  if (!p.log && !p.glob && !p.stunnelConfig) {
+    out.push({ message: 'give "log" (one file), "glob" (many), or "stunnelConfig" alone (its "output =" is the log)' });
+  }
+  if (p.log && !p.name) out.push({ key: 'name', message: '"name" is required with "log"' });
+  if (p.glob && p.stderr) out.push({ key: 'stderr', message: '"stderr" goes with one "log", not a glob' });
+  if (p.glob && p.stunnelConfig) out.push({ key: 'stunnelConfig', message: '"stunnelConfig" goes with one "log", not a glob' });
+  return out;
+}
+
+/**
+ * The proxies given to createDoctor() or reload() by a program, checked as a configuration file's are (its schema
+ * is not loaded for this) and resolved (resolveLogs): every problem at once, as a ConfigError naming the entry.
+ */
+export function checkedProxies(list: readonly ProxyConfig[]): ProxyConfig[] {
+  const problems: string[] = [];
+  const names = new Set<string>();
+  list.forEach((p, i) => {
+    const at = `proxies[${i}]`;
+    if (p === null || typeof p !== 'object') {
+      problems.push(`${at}: expected an object with "name" and "log", "glob" or "stunnelConfig"`);
+      return;
+    }
+    for (const k of Object.keys(p)) if (!PROXY_KEYS.has(k)) problems.push(`${at}: unknown key "${k}"`);
+    for (const k of ['name', 'log', 'glob', 'stderr', 'stunnelConfig'] as const) {
+      const v: unknown = p[k];
+      if (v !== undefined && (typeof v !== 'string' || v === '')) problems.push(`${at}.${k}: expected a non-empty string`);
+    }
+    if (typeof p.name === 'string' && p.name !== '' && !PROXY_NAME.test(p.name)) problems.push(`${at}.name: ${PROXY_NAME_RULE}`);
+    for (const x of proxyProblems(p)) problems.push(`${at}${x.key ? `.${x.key}` : ''}: ${x.message}`);
+    if (p.name && names.has(p.name)) problems.push(`${at}.name: duplicate proxy name "${p.name}"`);
+    if (p.name) names.add(p.name);
+  });
+  if (problems.length) throw new ConfigError(problems);
+  return resolveLogs(list);
+}
+
 /**
  * Proxies given by their stunnel configuration alone get its `output =` file as their log, and a name from its
  * file name when they have none. Every proxy that cannot is a problem (ConfigError, all at once).

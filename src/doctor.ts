@@ -22,7 +22,7 @@ import { FileFollower, type FileRef, type FollowerNotice } from './tail/follower
 import { ReadGate } from './tail/gate.js';
 import { proxyNameFromPath } from './scan.js';
 import { VERSION } from './version.js';
-import type { ProxyConfig } from './config.js';
+import { checkedProxies, type ProxyConfig } from './config.js';
 import { StunnelConfAwareness } from './stunnel-conf/enrich.js';
 
 export interface DoctorOptions {
@@ -147,6 +147,8 @@ export class Doctor {
   }
 
   static async create(opts: DoctorOptions): Promise<Doctor> {
+    // A program's proxies are checked as a configuration file's are (a proxy without a name would fail later, in a timer).
+    opts = { ...opts, proxies: checkedProxies(opts.proxies) };
     const d = new Doctor(opts);
     d.rules = await loadRuleSet(opts.rules ?? []);
     d.metrics.rulesReloaded(true);
@@ -537,6 +539,7 @@ export class Doctor {
    * running static label names (ReloadError) leaves the running rules and proxies as they were.
    */
   async reload(next?: Partial<DoctorOptions>): Promise<void> {
+    if (next?.proxies) next = { ...next, proxies: checkedProxies(next.proxies) };
     let rules: RuleSet | undefined;
     if (next?.rules) {
       try {

@@ -7,3 +7,6 @@ export { loadRuleSet, RuleSet, RuleLoadError, formatProblem, type RuleProblem } 
 export { parseRuleFile } from './rules/parse-file.js';
 export { Pipeline, type LineCounts } from './pipeline.js';
 export type { Chunk } from './tail/chunk.js';
+export { createDoctor, Doctor, ReloadError, type DoctorOptions, type ProxyStatus } from './doctor.js';
+export { ConfigFailedError, StartTimeoutError, type Diagnosis } from './sinks/diagnose.js';
+export { ConfigError, type ProxyConfig } from './config.js';
