@@ -19,6 +19,8 @@ const SCOPE_CONNECTION = 1;
 const SCOPE_NONE = 4;
 const SCOPE_ANY = 7;
 const FORMAT_FILE = 1;
+/** The captures acceptsExec is given for a condition that does not read them (CompiledRule.whenReadsCaptures). */
+const NO_CAPTURES: readonly string[] = [];
 
 export interface LineCounts {
   matched: number;
@@ -205,6 +207,8 @@ export class Pipeline {
     const opts = this.parseOpts;
     const max = opts.maxMessageBytes;
     const accept = (r: CompiledRule, m: ArrayLike<string | undefined>): boolean => corr.acceptsExec(r, m, rec);
+    // A condition that does not read the rule's captures is decided before its pattern runs.
+    const acceptFirst = (r: CompiledRule): boolean => corr.acceptsExec(r, NO_CAPTURES, rec);
     // One native pass over the chunk (stunnel's lines are nearly always ASCII): then no message is scanned for a
     // byte >= 0x80 before it is decoded.
     const ascii = isAscii(buf);
@@ -247,7 +251,7 @@ export class Pipeline {
         rec.offset = chunk.cut ? chunk.baseOffset : chunk.baseOffset + start;
         fillFileLine(buf, start, close, ms, me, level, rec, ascii);
         if (rec.invalidUtf8) counts.invalidUtf8++;
-        const r = rules.matchExec(rec, accept);
+        const r = rules.matchExec(rec, accept, acceptFirst);
         if (r === null) counts.unmatched++;
         else {
           counts.matched++;
@@ -265,7 +269,7 @@ export class Pipeline {
         corr = rec.origin === '' ? main : src.correlatorFor(rec.origin);
         corr.fingerprint = fingerprint;
         if (rec.invalidUtf8) counts.invalidUtf8++;
-        const r = rules.matchExec(rec, accept);
+        const r = rules.matchExec(rec, accept, acceptFirst);
         if (r === null) counts.unmatched++;
         else {
           counts.matched++;

@@ -199,3 +199,50 @@ describe('rules with a prefilter', () => {
     expect(bytes('Rejected by CERT at depth=0')).toBe(false);
   });
 });
+
+describe('a conditional rule (`when`)', () => {
+  const rule = (id: string, message: string, extra: object = {}) =>
+    ({ id, file: 'inline', line: 1, action: 'note', match: { scope: 'connection', message }, ...extra }) as never;
+  const rec = (message: string): LineRecord =>
+    Object.assign(newRecord(), { format: 'file' as const, level: 5, id: '3', idClass: 'connection' as const, message });
+
+  it('is decided before its pattern runs when its condition reads only the connection, after it when it reads captures', () => {
+    // The shapes of the default rules: an OCSP responder's connect line is a backend's connect line elsewhere.
+    const set = new RuleSet([
+      rule('ocsp', '^s_connect: (?:connected|connecting) (?<responder_addr>.+)$', { when: { has: ['ocsp_query'] } }),
+      rule('empty', '^Connection closed: (?<to_tls>\\d+) byte', { when: { bytes: 'zero' } }),
+      rule('backend', '^s_connect: connected (?<target>.+)$'),
+      rule('closed', '^Connection closed: (?<to_tls>\\d+) byte'),
+    ]);
+    const runs: string[] = [];
+    for (const r of set.rules) {
+      const p = r.positional!;
+      const exec = p.exec.bind(p);
+      p.exec = (t: string) => {
+        runs.push(r.id);
+        return exec(t);
+      };
+    }
+    expect(set.rules.map((r) => r.whenReadsCaptures)).toEqual([false, true, false, false]);
+    const first: string[] = [];
+    const after: [string, string | undefined][] = [];
+    const matchExec = (m: string) => set.matchExec(rec(m), (r, c) => {
+      after.push([r.id, c[1]]);
+      return false;
+    }, (r) => {
+      first.push(r.id);
+      return false;
+    })?.id;
+    expect(matchExec('s_connect: connected 10.0.0.1:636')).toBe('backend');
+    expect([runs.splice(0), first.splice(0), after.splice(0)]).toEqual([['backend'], ['ocsp'], []]);
+    expect(matchExec('Connection closed: 0 byte(s) sent to TLS')).toBe('closed');
+    expect([runs.splice(0), first.splice(0), after.splice(0)]).toEqual([['empty', 'closed'], [], [['empty', '0']]]);
+    // Without that callback (match(), as before): every condition is given the captures of a match.
+    const given: string[] = [];
+    expect(set.match(rec('s_connect: connected 10.0.0.1:636'), (r, g) => {
+      given.push(`${r.id} ${JSON.stringify(g)}`);
+      return true;
+    })?.rule.id).toBe('ocsp');
+    expect(given).toEqual(['ocsp {"responder_addr":"10.0.0.1:636"}']);
+  });
+});

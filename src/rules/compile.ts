@@ -55,6 +55,8 @@ export interface CompiledRule {
   readonly marks: readonly string[];
   readonly clears: readonly Kind[];
   readonly when: RuleSpec['when'] | null;
+  /** Its condition reads its captures (`bytes`); otherwise only the connection's state, and it can be decided first. */
+  readonly whenReadsCaptures: boolean;
 }
 
 /** The captures with a meaning for the correlator's fields, in a fixed order (their index is a field code). */
@@ -256,6 +258,7 @@ export function compileRule(spec: LocatedRule): CompiledRule {
     marks: spec.marks ?? [],
     clears: spec.clears ?? [],
     when: spec.when ?? null,
+    whenReadsCaptures: spec.when?.bytes !== undefined,
   };
 }
 
@@ -372,9 +375,16 @@ export class RuleSet {
 
   /**
    * As match(), without building any object: the rule, and its captures in `lastExec`. `accept` gets the
-   * captures of the rule it decides.
+   * captures of the rule it decides. With `acceptFirst`, a rule whose condition does not read its captures
+   * (whenReadsCaptures false) is decided by it before its pattern runs, and not given to `accept`: a line that a
+   * conditional rule's pattern matches but its condition refuses (`s_connect: connected ...` outside an OCSP query)
+   * costs no match.
    */
-  matchExec(rec: LineRecord, accept: (r: CompiledRule, m: RegExpExecArray | string[]) => boolean): CompiledRule | null {
+  matchExec(
+    rec: LineRecord,
+    accept: (r: CompiledRule, m: RegExpExecArray | string[]) => boolean,
+    acceptFirst?: (r: CompiledRule) => boolean,
+  ): CompiledRule | null {
     const msg = rec.message;
     const c = msg.charCodeAt(0);
     const bucket = this.index[rec.level]![c < 128 ? c : 128]!;
@@ -388,9 +398,11 @@ export class RuleSet {
       if (r.follow !== null && !inCharSet(r.follow, msg.charCodeAt(pl))) continue;
       if (r.alternatives !== null && !startsWithOneOf(msg, r.alternatives)) continue;
       if (r.required !== '' && !msg.includes(r.required)) continue;
+      const early = r.when !== null && acceptFirst !== undefined && !r.whenReadsCaptures;
+      if (early && !acceptFirst(r)) continue;
       const m = execRule(r, msg);
       if (m === null) continue;
-      if (r.when !== null && !accept(r, m)) continue;
+      if (r.when !== null && !early && !accept(r, m)) continue;
       this.lastExec = m;
       return r;
     }
