@@ -74,11 +74,7 @@ export const F_TO_SOCKET = 7;
 export const F_CONFIG_FILE = 8;
 export const F_CONFIG_LINE = 9;
 
-/**
- * The capturing groups of a pattern, in order: their number, the names of the named ones, and the source with
- * `(?<name>` written `(`. A scan of the source that knows escapes, character classes, lookbehinds (`(?<=`,
- * `(?<!`) and non-capturing groups; `namedBackref` when the source has `\k<`.
- */
+/** The capturing groups of a pattern (groupLayout). */
 export interface GroupLayout {
   names: string[];
   indices: number[];
@@ -87,6 +83,11 @@ export interface GroupLayout {
   namedBackref: boolean;
 }
 
+/**
+ * The capturing groups of a pattern, in order: their number, the names of the named ones, and the source with
+ * `(?<name>` written `(`. A scan of the source that knows escapes, character classes, lookbehinds (`(?<=`,
+ * `(?<!`) and non-capturing groups; `namedBackref` when the source has `\k<`.
+ */
 export function groupLayout(source: string): GroupLayout {
   const names: string[] = [];
   const indices: number[] = [];
