@@ -60,6 +60,31 @@ describe('the package entry', () => {
   });
 });
 
+describe('waitForStart, as the README tells it', () => {
+  it('resolves on a start, rejects with ConfigFailedError for a failed one and StartTimeoutError without one', async () => {
+    const dir = tmp();
+    const ok = join(dir, 'ok.log');
+    copyFileSync(FIX('expired/d5.log'), ok);
+    const quiet = join(dir, 'quiet.log');
+    writeFileSync(quiet, '');
+    const failedLog = join(dir, 'failed.log');
+    writeFileSync(failedLog, '');
+    const failedErr = join(dir, 'failed.err');
+    copyFileSync(FIX('config-unknown-option/d5.stderr'), failedErr);
+    const doctor = await createDoctor({
+      proxies: [{ name: 'ok', log: ok }, { name: 'quiet', log: quiet }, { name: 'failed', log: failedLog, stderr: failedErr }],
+    });
+    doctors.push(doctor);
+    await expect(doctor.waitForStart('ok', { timeout: 5000 })).resolves.toMatchObject({ kind: 'proxy_started', proxy: 'ok' });
+    const failed = await doctor.waitForStart('failed', { timeout: 5000 }).catch((e: unknown) => e);
+    expect(failed).toBeInstanceOf(ConfigFailedError);
+    expect((failed as ConfigFailedError).event).toMatchObject({ kind: 'config_failed', reason: 'invalid_option' });
+    const none = await doctor.waitForStart('quiet', { timeout: 300 }).catch((e: unknown) => e);
+    expect(none).toBeInstanceOf(StartTimeoutError);
+    expect((none as StartTimeoutError).proxy).toBe('quiet');
+  });
+});
+
 describe('proxies given by a program', () => {
   it('are refused at createDoctor with every problem named, as a configuration file would be', async () => {
     const log = join(tmp(), 'x.log');
