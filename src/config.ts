@@ -95,6 +95,18 @@ export function resolveLogs(proxies: readonly ProxyConfig[], logOf: (path: strin
   return out;
 }
 
+/**
+ * The configuration file's proxies and the flags' (`--log`, `--stderr`, `--stunnel-conf`), resolved (resolveLogs,
+ * every problem of both at once): a flag's proxy replaces the file's proxy of the same name, as a flag wins over the
+ * file's settings (and two definitions of one proxy are not both followed).
+ */
+export function mergeProxies(file: readonly ProxyConfig[], flags: readonly ProxyConfig[]): ProxyConfig[] {
+  const all = resolveLogs([...file, ...flags]);
+  const fromFlags = all.slice(file.length);
+  const named = new Set(fromFlags.map((p) => p.name));
+  return [...all.slice(0, file.length).filter((p) => p.name === undefined || !named.has(p.name)), ...fromFlags];
+}
+
 /** `NAME=PATH` flags → proxies. */
 export function proxiesFromFlags(logs: readonly string[], stderr: readonly string[], stunnelConfs: readonly string[] = []): ProxyConfig[] {
   const problems: string[] = [];

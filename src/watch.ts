@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createDoctor, type Doctor } from './doctor.js';
-import { ConfigError, defaultConfig, proxiesFromFlags, resolveLogs, type DoctorConfig } from './config.js';
+import { checkedProxies, ConfigError, defaultConfig, mergeProxies, proxiesFromFlags, type DoctorConfig } from './config.js';
 import { HttpServer } from './http/server.js';
 import { startDemo, fixturesAvailable, type Demo } from './demo.js';
 import { RuleLoadError } from './rules/index.js';
@@ -37,7 +37,8 @@ async function resolveConfig(o: WatchFlags): Promise<DoctorConfig> {
   const flagProxies = proxiesFromFlags(o.log, o.stderr, o.stunnelConf ?? []);
   return {
     ...base,
-    proxies: resolveLogs([...base.proxies, ...flagProxies]),
+    // Checked here as createDoctor() checks them (a name a stunnel configuration gives may be taken): exit 2, not a stack.
+    proxies: checkedProxies(mergeProxies(base.proxies, flagProxies)),
     rules: [...base.rules, ...o.rules],
     ...(o.stateDir ? { stateDir: o.stateDir } : {}),
     ...(o.listen ? { listen: o.listen } : {}),

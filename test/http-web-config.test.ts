@@ -3,12 +3,12 @@
  * before anything starts, by `web-config check` (exit 2) and by `watch --web.config.file` (exit 2). The
  * certificate, key and CA files are read and checked at load, relative to the web config file.
  */
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseWebConfig } from '../src/http/web-config.js';
 import { ConfigError } from '../src/config.js';
-import { main } from '../src/cli.js';
+import { cli } from './helpers/cli.js';
 import { hash, makePki, type Pki } from './helpers/pki.js';
 
 let pki: Pki;
@@ -27,20 +27,6 @@ const problemsOf = (text: string): string[] => {
 };
 
 const TLS = 'tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n';
-
-async function cli(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const o = vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((out += String(s)), true));
-  const e = vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((err += String(s)), true));
-  try {
-    const code = await main(args);
-    return { code, out, err };
-  } finally {
-    o.mockRestore();
-    e.mockRestore();
-  }
-}
 
 describe('web config file', () => {
   it('reads a complete file: TLS with client certificates, headers, users; paths relative to the file', () => {

@@ -14,7 +14,8 @@ import { settingsOf, parseLogLevel } from '../src/stunnel-conf/settings.js';
 import { confWarnings, CONF_RULE, StunnelConfAwareness, loadStunnelSettings } from '../src/stunnel-conf/enrich.js';
 import { scanFiles, type DoctorEvent } from '../src/index.js';
 import { createDoctor, type Doctor } from '../src/doctor.js';
-import { ConfigError, proxiesFromFlags, resolveLogs } from '../src/config.js';
+import { ConfigError, mergeProxies, proxiesFromFlags, resolveLogs } from '../src/config.js';
+import { cli } from './helpers/cli.js';
 import { parseConfig } from '../src/config-file.js';
 import { main } from '../src/cli.js';
 import { isReasonOf } from '../src/events.js';
@@ -403,6 +404,28 @@ describe('sidecar and configuration', () => {
       { name: 'ldaps', stunnelConfig: '/etc/stunnel/ldaps.conf' },
     ]);
     expect(() => proxiesFromFlags(['g=/var/log/*.log'], [], ['g=/etc/stunnel/g.conf'])).toThrow(/g is a glob/);
+  });
+
+  it('watch: a flag\'s proxy replaces the configuration file\'s proxy of the same name, its own name or its configuration\'s', () => {
+    const dir = tmp();
+    const conf = join(dir, 'ldaps.conf');
+    const log = join(dir, 'ldaps.log');
+    writeFileSync(conf, readFileSync(FIX('checkhost-mismatch/stunnel.conf'), 'utf8').replace(/^output = .*$/m, `output = ${log}`));
+    const file = parseConfig('labels: [tier]\nproxies:\n  - name: a\n    log: /var/log/a.log\n    labels: { tier: x }\n  - glob: /run/stunnel/*.log\n  - name: ldaps\n    log: /var/log/old.log\n  - name: b\n    log: /var/log/b.log\n', 'x.yaml').proxies;
+    expect(mergeProxies(file, proxiesFromFlags(['a=/srv/a.log'], [], [conf]))).toEqual([
+      { glob: '/run/stunnel/*.log' },
+      { name: 'b', log: '/var/log/b.log' },
+      { name: 'a', log: '/srv/a.log' },
+      { name: 'ldaps', stunnelConfig: conf, log },
+    ]);
+    expect(mergeProxies(file, [])).toEqual(file);
+    // Two proxies of one name in the file, the second named by its stunnel configuration: refused before anything starts.
+    const twice = join(dir, 'twice.yaml');
+    writeFileSync(twice, `proxies:\n  - name: ldaps\n    log: ${join(dir, 'other.log')}\n  - stunnelConfig: ${conf}\n`);
+    return cli(['watch', '--config', twice, '--listen', '127.0.0.1:0']).then((r) => {
+      expect(r.code).toBe(2);
+      expect(r.err).toBe('stunnel-doctor: invalid configuration:\nproxies[1].name: duplicate proxy name "ldaps"\n');
+    });
   });
 
   it('a proxy given by its stunnel configuration alone follows the configuration\'s output file', () => {
