@@ -4,11 +4,16 @@
  * does not load the YAML parser and the schema library (~100 ms of start-up).
  */
 import { readFile } from 'node:fs/promises';
-import { isMap, isScalar, type Node } from 'yaml';
-import { z } from 'zod';
+import type { Node } from 'yaml';
+import type * as Zod from 'zod';
+import { yamlLib, zodLib } from './deps.js';
 import { RESERVED_LABEL_NAMES } from './sinks/metrics.js';
 import { CONFIG_DEFAULTS, ConfigError, PROXY_NAME, PROXY_NAME_RULE, proxyProblems } from './config.js';
 import { parseYamlFile } from './yaml-file.js';
+
+// This module is loaded only for a configuration file (watch imports it then).
+const { z } = zodLib();
+const { isMap, isScalar } = yamlLib();
 
 const labelName = z.string().regex(/^[a-z_][a-z0-9_]*$/, 'label names are lower_snake_case');
 
@@ -69,7 +74,7 @@ export const configSchema = z
     });
   });
 
-export type DoctorConfig = z.infer<typeof configSchema>;
+export type DoctorConfig = Zod.infer<typeof configSchema>;
 export type ProxyConfig = DoctorConfig['proxies'][number];
 
 /** Parses configuration text; throws ConfigError naming file:line for every problem. */

@@ -1,14 +1,16 @@
 /**
  * A configuration file's YAML, parsed with positions (the sidecar's `--config` and its `--web.config.file`).
  */
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import type { Document } from 'yaml';
 import { ConfigError } from './config.js';
+import { yamlLib } from './deps.js';
 
 /**
  * Parses `text` (read from `file`; duplicate keys are errors). Throws ConfigError naming file:line:col for every
  * syntax error; `at(offset)` names the place of a source offset the same way.
  */
 export function parseYamlFile(text: string, file: string): { doc: Document; at: (offset: number | undefined) => string } {
+  const { LineCounter, parseDocument } = yamlLib();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true });
   const at = (offset: number | undefined): string => {

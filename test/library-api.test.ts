@@ -4,6 +4,7 @@
  * at createDoctor() or reload() with the configuration file's messages instead of failing later in a timer.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,6 +42,23 @@ describe('the package entry', () => {
     }
     expect(new ConfigError(['x'])).toBeInstanceOf(Error);
     expect([ConfigFailedError, StartTimeoutError, ReloadError].every((c) => typeof c === 'function')).toBe(true);
+  });
+
+  it('loads neither the YAML parser nor the schema library until a rule file is parsed (parseRuleFile is exported)', () => {
+    // A fresh process: every `import` of yaml or zod (a resolve hook) and every `require` (the CommonJS cache), once
+    // the package entry is imported, then once parseRuleFile() ran.
+    const hook = 'export async function resolve(s, c, next) { if (/^(yaml|zod)(\\/|$)/.test(s)) console.log("import " + s); return next(s, c); }';
+    const script = `
+      import { createRequire, register } from 'node:module';
+      register('data:text/javascript,' + encodeURIComponent(${JSON.stringify(hook)}));
+      const required = () => Object.keys(createRequire(import.meta.url).cache).filter((k) => /node_modules\\/(yaml|zod)\\//.test(k)).length;
+      const api = await import(${JSON.stringify(new URL('../src/index.ts', import.meta.url).pathname)});
+      console.log('entry imported, required ' + required());
+      const r = api.parseRuleFile('rules:\\n  - id: x\\n    match: { message: "^a" }\\n', 'x.yaml');
+      console.log('rule file parsed: ' + r.rules.length + ' rule, ' + r.problems.length + ' problems, required ' + (required() > 0));`;
+    const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+    expect(r.stderr).toBe('');
+    expect(r.stdout.trim().split('\n')).toEqual(['entry imported, required 0', 'rule file parsed: 1 rule, 0 problems, required true']);
   });
 
   it("runs the README's example on a real log: events$, diagnose() since the last call, the metrics", async () => {

@@ -11,10 +11,15 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { createSecureContext, type SecureContextOptions, type SecureVersion } from 'node:tls';
-import { isMap, isScalar, type Document, type Node } from 'yaml';
-import { z } from 'zod';
+import type { Document, Node } from 'yaml';
+import type * as Zod from 'zod';
+import { yamlLib, zodLib } from '../deps.js';
 import { ConfigError } from '../config.js';
 import { parseYamlFile } from '../yaml-file.js';
+
+// This module is loaded only for a web config file.
+const { z } = zodLib();
+const { isMap, isScalar } = yamlLib();
 
 /** Go's names (crypto/tls) → OpenSSL's, for the suites Go's tls.CipherSuites() offers. */
 export const CIPHER_SUITES: Readonly<Record<string, string>> = {
@@ -138,7 +143,7 @@ export function parseWebConfig(text: string, file: string): WebConfig {
     problems.push(`${where(path)}: ${path.length ? `${path.join('.')}: ` : ''}${msg}`);
   };
 
-  const zodProblems = (issues: z.core.$ZodIssue[], prefix: PropertyKey[]): void => {
+  const zodProblems = (issues: Zod.core.$ZodIssue[], prefix: PropertyKey[]): void => {
     for (const i of issues) {
       const path = [...prefix, ...i.path];
       if (i.code === 'unrecognized_keys') {
@@ -151,7 +156,7 @@ export function parseWebConfig(text: string, file: string): WebConfig {
       }
     }
   };
-  const section = <T>(schema: z.ZodType<T>, value: unknown, key: string): T | undefined => {
+  const section = <T>(schema: Zod.ZodType<T>, value: unknown, key: string): T | undefined => {
     if (value === undefined || value === null) return undefined;
     const r = schema.safeParse(value);
     if (r.success) return r.data;
@@ -200,7 +205,7 @@ export function parseWebConfig(text: string, file: string): WebConfig {
   return { file, tls, headers, users, warnings };
 }
 
-type TlsInput = z.infer<typeof tlsSchema>;
+type TlsInput = Zod.infer<typeof tlsSchema>;
 type Problem = (path: readonly PropertyKey[], msg: string) => void;
 
 function tlsSettings(t: TlsInput, dir: string, problem: Problem): TlsSettings | null {

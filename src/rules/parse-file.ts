@@ -2,14 +2,17 @@
  * Parsing and checking one rule file's text: YAML → schema → semantic checks, with every problem named by file,
  * line and rule (loaded on demand by load.ts: the YAML parser and the schema library cost start-up time).
  */
-import { LineCounter, parseDocument, isSeq, type Node } from 'yaml';
+import type { Node } from 'yaml';
 import type { ZodError } from 'zod';
-import { ruleFileSchema, ruleSchema, EVENT_FIELDS, type RuleSpec } from './schema.js';
+import { ruleSchemas, EVENT_FIELDS, type RuleSpec } from './schema.js';
+import { yamlLib } from '../deps.js';
 import { chooseEngine } from './engine.js';
 import { captureNames, type LocatedRule, type RuleProblem } from './load.js';
 
 /** Parses and checks one rule file's text. Problems are returned, never thrown. */
 export function parseRuleFile(text: string, file: string): { rules: LocatedRule[]; problems: RuleProblem[] } {
+  const { LineCounter, parseDocument, isSeq } = yamlLib();
+  const { ruleFileSchema, ruleSchema } = ruleSchemas();
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: true, prettyErrors: false });
   const problems: RuleProblem[] = [];

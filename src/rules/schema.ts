@@ -1,9 +1,11 @@
 /**
  * The rule file schema. A rule file is data: `rules:` is a list of rules, each naming the lines it matches
  * and what it does to the correlation state. Every stunnel message the tool understands is described in
- * rules/stunnel.yaml with this schema; users extend or override rules by `id`.
+ * rules/stunnel.yaml with this schema; users extend or override rules by `id`. The schemas are built at their first
+ * use (ruleSchemas()): the schema library is loaded only when a rule file is parsed (deps.ts).
  */
-import { z } from 'zod';
+import type * as Zod from 'zod';
+import { zodLib } from '../deps.js';
 import { KINDS, REASONS, SEVERITIES, type Kind } from '../events.js';
 
 /**
@@ -43,75 +45,88 @@ export const EVENT_FIELDS = ['proxy', 'service', 'connection', 'peer', 'target',
 export const LEVEL_NAMES = ['emerg', 'alert', 'crit', 'err', 'warning', 'notice', 'info', 'debug'] as const;
 const LEVELS_ARE = `levels are 0 to 7 or their names: ${LEVEL_NAMES.map((n, i) => `${i} ${n}`).join(', ')}`;
 
-const levelSchema = z.union(
-  [
-    z.number().int().min(0, LEVELS_ARE).max(7, LEVELS_ARE),
-    z.enum(LEVEL_NAMES).transform((n) => LEVEL_NAMES.indexOf(n)),
-  ],
-  { error: LEVELS_ARE },
-);
+/** The schemas of a rule file and its parts (built once, by ruleSchemas()). */
+function build(z: typeof Zod.z) {
+  const levelSchema = z.union(
+    [
+      z.number().int().min(0, LEVELS_ARE).max(7, LEVELS_ARE),
+      z.enum(LEVEL_NAMES).transform((n) => LEVEL_NAMES.indexOf(n)),
+    ],
+    { error: LEVELS_ARE },
+  );
 
-export const matchSchema = z
-  .object({
-    level: z.union([levelSchema, z.array(levelSchema).min(1, 'give at least one level')], { error: LEVELS_ARE }).optional(),
-    scope: z.enum(SCOPES).default('any'),
-    format: z.array(z.enum(['file', 'syslog', 'stderr'])).min(1).optional(),
-    message: z.string().min(1, 'the message pattern is empty'),
-  })
-  .strict();
+  const matchSchema = z
+    .object({
+      level: z.union([levelSchema, z.array(levelSchema).min(1, 'give at least one level')], { error: LEVELS_ARE }).optional(),
+      scope: z.enum(SCOPES).default('any'),
+      format: z.array(z.enum(['file', 'syslog', 'stderr'])).min(1).optional(),
+      message: z.string().min(1, 'the message pattern is empty'),
+    })
+    .strict();
 
-const kindSchema = z.enum(KINDS as [Kind, ...Kind[]]);
+  const kindSchema = z.enum(KINDS as [Kind, ...Kind[]]);
 
-export const eventSchema = z
-  .object({
-    kind: kindSchema,
-    reason: z.string(),
-    /** A later verdict replaces an earlier one only with a strictly higher priority. */
-    priority: z.number().int().min(-100).max(100).default(0),
-  })
-  .strict()
-  .superRefine((e, ctx) => {
-    const allowed = REASONS[e.kind] as readonly string[];
-    if (!allowed.includes(e.reason)) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['reason'],
-        message: `reason "${e.reason}" is not one of ${e.kind}'s reasons: ${allowed.join(', ')}`,
-      });
-    }
-  });
+  const eventSchema = z
+    .object({
+      kind: kindSchema,
+      reason: z.string(),
+      /** A later verdict replaces an earlier one only with a strictly higher priority. */
+      priority: z.number().int().min(-100).max(100).default(0),
+    })
+    .strict()
+    .superRefine((e, ctx) => {
+      const allowed = REASONS[e.kind] as readonly string[];
+      if (!allowed.includes(e.reason)) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['reason'],
+          message: `reason "${e.reason}" is not one of ${e.kind}'s reasons: ${allowed.join(', ')}`,
+        });
+      }
+    });
 
-export const whenSchema = z
-  .object({
-    verdict: z.enum(['none', 'any']).optional(),
-    has: z.array(z.string().min(1)).optional(),
-    lacks: z.array(z.string().min(1)).optional(),
-    bytes: z.enum(['zero', 'nonzero']).optional(),
-    min_duration: z.number().min(0).optional(),
-  })
-  .strict();
+  const whenSchema = z
+    .object({
+      verdict: z.enum(['none', 'any']).optional(),
+      has: z.array(z.string().min(1)).optional(),
+      lacks: z.array(z.string().min(1)).optional(),
+      bytes: z.enum(['zero', 'nonzero']).optional(),
+      min_duration: z.number().min(0).optional(),
+    })
+    .strict();
 
-export const ruleSchema = z
-  .object({
-    id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'ids are lower-case letters, digits, ".", "_" and "-"'),
-    description: z.string().optional(),
-    match: matchSchema,
-    action: z.enum(ACTIONS).default('detail'),
-    event: eventSchema.optional(),
-    when: whenSchema.optional(),
-    marks: z.array(z.string().min(1)).optional(),
-    clears: z.array(kindSchema).optional(),
-    severity: z.enum(SEVERITIES).optional(),
-    hint: z.string().optional(),
-  })
-  .strict();
+  const ruleSchema = z
+    .object({
+      id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'ids are lower-case letters, digits, ".", "_" and "-"'),
+      description: z.string().optional(),
+      match: matchSchema,
+      action: z.enum(ACTIONS).default('detail'),
+      event: eventSchema.optional(),
+      when: whenSchema.optional(),
+      marks: z.array(z.string().min(1)).optional(),
+      clears: z.array(kindSchema).optional(),
+      severity: z.enum(SEVERITIES).optional(),
+      hint: z.string().optional(),
+    })
+    .strict();
 
-export const ruleFileSchema = z
-  .object({
-    version: z.literal(1).optional(),
-    rules: z.array(ruleSchema),
-  })
-  .strict();
+  const ruleFileSchema = z
+    .object({
+      version: z.literal(1).optional(),
+      rules: z.array(ruleSchema),
+    })
+    .strict();
 
-export type RuleSpec = z.infer<typeof ruleSchema>;
-export type RuleFile = z.infer<typeof ruleFileSchema>;
+  return { matchSchema, eventSchema, whenSchema, ruleSchema, ruleFileSchema };
+}
+
+type Schemas = ReturnType<typeof build>;
+let schemas: Schemas | null = null;
+
+/** The rule file's schemas, built at the first call. */
+export function ruleSchemas(): Schemas {
+  return (schemas ??= build(zodLib().z));
+}
+
+export type RuleSpec = Zod.infer<Schemas['ruleSchema']>;
+export type RuleFile = Zod.infer<Schemas['ruleFileSchema']>;
