@@ -88,16 +88,18 @@ describe('prefilter of a pattern', () => {
   });
 
   it('reads the longest literal every match contains, outside groups, classes and quantified characters', () => {
-    expect(requiredLiteral('^(?<config_file>.+?):(?<config_line>\\d+): "(?<option>.*)": (?<error>.+)$')).toBe(': "');
-    expect(requiredLiteral('^Binding service \\[(?<service>.*)\\] to (?<target>.+): (?<error>.+)$')).toBe('Binding service [');
-    expect(requiredLiteral('x(?:abcdef)?yz\\.w')).toBe('yz.w');
-    expect(requiredLiteral('ab+cd')).toBe('cd');
-    expect(requiredLiteral('abc{2}d')).toBe('ab');
-    expect(requiredLiteral('abcd*e')).toBe('abc');
-    expect(requiredLiteral('abcd?ef')).toBe('abc');
-    expect(requiredLiteral('[xyz]{1,3}ab\\dcd')).toBe('ab');
-    expect(requiredLiteral('a.bc(?=xyz)')).toBe('bc');
-    expect(requiredLiteral('ab\\u0041cdefgh')).toBe('ab'); // an escape it does not read ends the search
+    for (const [pattern, literal] of [
+      ['^(?<config_file>.+?):(?<config_line>\\d+): "(?<option>.*)": (?<error>.+)$', ': "'],
+      ['^Binding service \\[(?<service>.*)\\] to (?<target>.+): (?<error>.+)$', 'Binding service ['],
+      ['x(?:abcdef)?yz\\.w', 'yz.w'],
+      ['ab+cd', 'cd'],
+      ['abc{2}d', 'ab'],
+      ['abcd*e', 'abc'],
+      ['abcd?ef', 'abc'],
+      ['[xyz]{1,3}ab\\dcd', 'ab'],
+      ['a.bc(?=xyz)', 'bc'],
+      ['ab\\u0041cdefgh', 'ab'], // an escape it does not read ends the search
+    ]) expect(requiredLiteral(pattern!), pattern).toBe(literal);
   });
 
   it('gives no required literal when none is certain', () => {

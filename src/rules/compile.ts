@@ -248,7 +248,7 @@ export function compileRule(spec: LocatedRule): CompiledRule {
     prefix: pre.prefix,
     alternatives: pre.alternatives,
     follow: engine === 'backtracking' ? pre.follow : null,
-    required: engine === 'linear' ? facts.required : '',
+    required: facts.required,
     levels: lv.reduce((a, l) => a | (1 << l), 0),
     scopes,
     formats,

@@ -1,6 +1,6 @@
 /**
  * Parsing and checking one rule file's text: YAML → schema → semantic checks, with every problem named by file,
- * line and rule (loaded on demand by load.ts: the YAML parser and the schema library cost start-up time).
+ * line and rule. The YAML parser and the schema library are loaded at its first call (deps.ts), not with it.
  */
 import type { Node } from 'yaml';
 import type { ZodError } from 'zod';
