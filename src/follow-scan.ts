@@ -16,7 +16,7 @@ import { Pipeline, type LineCounts, type Source } from './pipeline.js';
 import { loadRuleSet } from './rules/index.js';
 import type { CorrelatorSink } from './correlate/correlator.js';
 import { logrotateNames } from './tail/rotated-names.js';
-import { isCompressedName } from './tail/compressed.js';
+import { isCompressedName } from './tail/compressed-names.js';
 import { openScan, proxyNameFromPath, readInput, type ScanOptions, type ScanStats } from './scan.js';
 
 export interface FollowScanOptions extends ScanOptions {

@@ -7,7 +7,7 @@ import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { DoctorEvent } from './events.js';
 import { LineChunker, DEFAULT_MAX_LINE_BYTES } from './tail/chunk.js';
-import { decompressed, isCompressedName } from './tail/compressed.js';
+import { isCompressedName } from './tail/compressed-names.js';
 import { fingerprintOf, FINGERPRINT_MAX } from './tail/identity.js';
 import { Pipeline, type LineCounts, type PipelineOptions, type Source } from './pipeline.js';
 import { loadRuleSet } from './rules/index.js';
@@ -173,8 +173,7 @@ const READ_SIZE = 1 << 20;
 
 /**
  * Reads input `file` whole into `onChunk` (readInto): `-` is stdin, a `.gz` file is decompressed (`.xz`, `.zst`,
- * `.bz2` through their tools: tail/compressed.ts) (its offsets
- * are offsets in the uncompressed text; `onBytes` counts the bytes of the file, as its size does). A failed
+ * `.bz2` through their tools: tail/compressed.ts, loaded then) (its offsets are offsets in the uncompressed text; `onBytes` counts the bytes of the file, as its size does). A failed
  * read or decompression is thrown with the file's path.
  */
 export async function readInput(
@@ -187,6 +186,8 @@ export async function readInput(
   if (file === '-') return readInto(process.stdin, onChunk, maxLineBytes, onBytes, signal);
   if (!isCompressedName(file)) return readInto(fileChunks(file), onChunk, maxLineBytes, onBytes, signal);
   try {
+    // zlib and child_process are loaded for the first compressed file only.
+    const { decompressed } = await import('./tail/compressed.js');
     await readInto(decompressed(file, onBytes), onChunk, maxLineBytes, () => {}, signal);
   } catch (e) {
     const err = e as NodeJS.ErrnoException;

@@ -6,7 +6,7 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { withoutCompressedSuffix } from './compressed.js';
+import { withoutCompressedSuffix } from './compressed-names.js';
 
 /** At most this many dated copies are considered (a year of daily rotations would be too many to open). */
 const MAX_DATED = 10;
