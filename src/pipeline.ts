@@ -242,7 +242,9 @@ export class Pipeline {
         const me = end - ms > max ? ms + max : end;
         const id0 = buf[start + 25]!;
         const scope = close === start + 25 ? SCOPE_NONE : id0 >= 48 && id0 <= 57 ? SCOPE_CONNECTION : SCOPE_ANY;
-        if (!rules.mayMatch(level, buf, ms, me, scope, FORMAT_FILE)) {
+        // The rules whose level, scope and head fit the line's bytes; their heads are not tested again on the decoded message.
+        const n = rules.candidates(level, buf, ms, me, scope, FORMAT_FILE);
+        if (n === 0) {
           counts.unmatched++;
           start = nl + 1;
           continue;
@@ -251,7 +253,7 @@ export class Pipeline {
         rec.offset = chunk.cut ? chunk.baseOffset : chunk.baseOffset + start;
         fillFileLine(buf, start, close, ms, me, level, rec, ascii);
         if (rec.invalidUtf8) counts.invalidUtf8++;
-        const r = rules.matchExec(rec, accept, acceptFirst);
+        const r = rules.matchCandidates(rec, n, accept, acceptFirst);
         if (r === null) counts.unmatched++;
         else {
           counts.matched++;

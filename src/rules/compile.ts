@@ -264,8 +264,14 @@ export function compileRule(spec: LocatedRule): CompiledRule {
 }
 
 interface ByteCandidate {
+  rule: CompiledRule;
   scopes: number;
   formats: number;
+  /**
+   * The byte tests below decide exactly what matchExec's tests of the decoded message's head decide (its literal
+   * prefix, the character after it, its alternatives' heads): all of them are ASCII.
+   */
+  exact: boolean;
   prefix: Buffer | null;
   /** prefix.length when `follow` is set (the byte after the prefix must be in it), else -1. */
   followAt: number;
@@ -303,12 +309,17 @@ export class RuleSet {
     const isAscii = (t: string): boolean => /^[\x00-\x7f]*$/.test(t);
     for (const r of this.rules) {
       const ascii = isAscii(r.prefix);
+      const altAscii = r.alternatives === null || r.alternatives.every(isAscii);
       byteOf.set(r, {
+        rule: r,
         scopes: r.scopes,
         formats: r.formats,
+        // A one-character prefix is the bucket's; a longer one, its follow set and the alternatives are tested as bytes
+        // when ASCII (the byte tests then agree with the string tests: see mayMatch).
+        exact: (r.prefix.length <= 1 || ascii) && (r.follow === null || ascii) && altAscii,
         prefix: r.prefix.length > 1 && ascii ? Buffer.from(r.prefix, 'latin1') : null,
         ...(r.follow !== null && ascii ? { followAt: r.prefix.length, follow: r.follow } : { followAt: -1, follow: null }),
-        alternatives: r.alternatives?.every(isAscii) ? r.alternatives.map((a) => Buffer.from(a, 'latin1')) : null,
+        alternatives: r.alternatives !== null && altAscii ? r.alternatives.map((a) => Buffer.from(a, 'latin1')) : null,
       });
     }
     this.index = [];
@@ -335,9 +346,22 @@ export class RuleSet {
    * an ASCII prefix byte and decodes to a character >= 0x80, so the byte test agrees with `match` on text.
    */
   mayMatch(level: number, buf: Buffer, from: number, to: number, scope: number, format: number): boolean {
+    return this.candidates(level, buf, from, to, scope, format) > 0;
+  }
+
+  /** The byte tests candidates() let through, in evaluation order: the first `n` (its result) are valid. */
+  private readonly cand: ByteCandidate[] = [];
+
+  /**
+   * How many rules the byte tests (mayMatch's) let through (0: no rule can match), kept for matchCandidates(), which
+   * then does not test their heads on the decoded message again.
+   */
+  candidates(level: number, buf: Buffer, from: number, to: number, scope: number, format: number): number {
     const c = from < to ? buf[from]! : 128;
     const bucket = this.byteIndex[level]![c < 128 ? c : 128]!;
     const n = to - from;
+    const cand = this.cand;
+    let k = 0;
     outer: for (let i = 0; i < bucket.length; i++) {
       const r = bucket[i]!;
       if ((r.scopes & scope) === 0 || (r.formats & format) === 0) continue;
@@ -350,9 +374,33 @@ export class RuleSet {
       // A byte >= 0x80 starts a non-ASCII character (or an invalid one, decoded as U+FFFD: non-ASCII too).
       if (r.followAt >= 0 && !inCharSet(r.follow!, r.followAt < n ? buf[from + r.followAt]! : NaN)) continue;
       if (r.alternatives !== null && !startsWithOne(buf, from, n, r.alternatives)) continue;
-      return true;
+      cand[k++] = r;
     }
-    return false;
+    return k;
+  }
+
+  /**
+   * matchExec() over the first `n` rules of the last candidates() call, made on this record's line (its message
+   * decoded from the same bytes, with the exact scope of its id): the same rule and captures matchExec gives.
+   */
+  matchCandidates(
+    rec: LineRecord,
+    n: number,
+    accept: (r: CompiledRule, m: RegExpExecArray | string[]) => boolean,
+    acceptFirst?: (r: CompiledRule) => boolean,
+  ): CompiledRule | null {
+    const msg = rec.message;
+    const scope = SCOPE_BIT[rec.idClass];
+    const format = FORMAT_BIT[rec.format];
+    const cand = this.cand;
+    for (let i = 0; i < n; i++) {
+      const b = cand[i]!;
+      const r = b.rule;
+      if ((r.scopes & scope) === 0 || (r.formats & format) === 0) continue;
+      if (!b.exact && !headFits(r, msg)) continue;
+      if (this.tryRule(r, msg, accept, acceptFirst)) return r;
+    }
+    return null;
   }
 
   wantsLevel(level: number): boolean {
@@ -394,21 +442,37 @@ export class RuleSet {
     for (let i = 0; i < bucket.length; i++) {
       const r = bucket[i]!;
       if ((r.scopes & scope) === 0 || (r.formats & format) === 0) continue;
-      const pl = r.prefix.length;
-      if (pl > 1 && !msg.startsWith(r.prefix)) continue;
-      if (r.follow !== null && !inCharSet(r.follow, msg.charCodeAt(pl))) continue;
-      if (r.alternatives !== null && !startsWithOneOf(msg, r.alternatives)) continue;
-      if (r.required !== '' && !msg.includes(r.required)) continue;
-      const early = r.when !== null && acceptFirst !== undefined && !r.whenReadsCaptures;
-      if (early && !acceptFirst(r)) continue;
-      const m = execRule(r, msg);
-      if (m === null) continue;
-      if (r.when !== null && !early && !accept(r, m)) continue;
-      this.lastExec = m;
-      return r;
+      if (!headFits(r, msg)) continue;
+      if (this.tryRule(r, msg, accept, acceptFirst)) return r;
     }
     return null;
   }
+
+  /** A rule whose head fits the message: its required literal, its condition and its pattern; true (captures in lastExec) when it matches. */
+  private tryRule(
+    r: CompiledRule,
+    msg: string,
+    accept: (r: CompiledRule, m: RegExpExecArray | string[]) => boolean,
+    acceptFirst?: (r: CompiledRule) => boolean,
+  ): boolean {
+    if (r.required !== '' && !msg.includes(r.required)) return false;
+    const early = r.when !== null && acceptFirst !== undefined && !r.whenReadsCaptures;
+    if (early && !acceptFirst(r)) return false;
+    const m = execRule(r, msg);
+    if (m === null) return false;
+    if (r.when !== null && !early && !accept(r, m)) return false;
+    this.lastExec = m;
+    return true;
+  }
+}
+
+/** The tests of a message's head (the first character is the bucket's): the rule's literal prefix, the character after it, its alternatives. */
+function headFits(r: CompiledRule, msg: string): boolean {
+  const pl = r.prefix.length;
+  if (pl > 1 && !msg.startsWith(r.prefix)) return false;
+  if (r.follow !== null && !inCharSet(r.follow, msg.charCodeAt(pl))) return false;
+  if (r.alternatives !== null && !startsWithOneOf(msg, r.alternatives)) return false;
+  return true;
 }
 
 /** Whether buf[from, from + n) starts with one of `heads` (ASCII bytes). */
