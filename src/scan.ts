@@ -173,8 +173,9 @@ const READ_SIZE = 1 << 20;
 
 /**
  * Reads input `file` whole into `onChunk` (readInto): `-` is stdin, a `.gz` file is decompressed (`.xz`, `.zst`,
- * `.bz2` through their tools: tail/compressed.ts, loaded then) (its offsets are offsets in the uncompressed text; `onBytes` counts the bytes of the file, as its size does). A failed
- * read or decompression is thrown with the file's path.
+ * `.bz2` through their tools: tail/compressed.ts, loaded at the first such file) (its offsets are offsets in the
+ * uncompressed text; `onBytes` counts the bytes of the file, as its size does). A failed read or decompression is
+ * thrown with the file's path.
  */
 export async function readInput(
   file: string,
@@ -186,7 +187,7 @@ export async function readInput(
   if (file === '-') return readInto(process.stdin, onChunk, maxLineBytes, onBytes, signal);
   if (!isCompressedName(file)) return readInto(fileChunks(file), onChunk, maxLineBytes, onBytes, signal);
   try {
-    // zlib and child_process are loaded for the first compressed file only.
+    // zlib (and child_process, for the other tools) are loaded with the first compressed file.
     const { decompressed } = await import('./tail/compressed.js');
     await readInto(decompressed(file, onBytes), onChunk, maxLineBytes, () => {}, signal);
   } catch (e) {
