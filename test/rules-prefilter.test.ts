@@ -203,7 +203,7 @@ describe('rules with a prefilter', () => {
 });
 
 describe('the byte candidates (the file format path: candidates, then matchCandidates)', () => {
-  /** What matchExec gives for `msg`, and what the byte candidates of its bytes give, as rule id and captures. */
+  /** What matchExec gives for the message of `bytes`, and what the byte candidates give: rule id, captures, conditions asked. */
   function both(set: RuleSet, bytes: Buffer, level: number, id: string, idClass: LineRecord['idClass'], scopeBits: number) {
     const rec = Object.assign(newRecord(), { format: 'file' as const, level, id, idClass, message: bytes.toString('utf8') });
     // A condition that takes every other rule it is asked about: both paths must ask the same rules in the same order.
