@@ -283,6 +283,36 @@ export async function run(ctx) {
     ];
   });
 
+  // Per line past the smallest size: between two sizes of one debug level (the same seed: the larger data set
+  // begins as the smaller one does), start-up and warm-up cancel out; what is left is each contender's cost per
+  // further line, from the minimum wall times.
+  const marginal = [];
+  for (const debug of debugs) {
+    const sized = cases.filter((c) => c.debug === debug).sort((a, b) => a.lines - b.lines);
+    if (sized.length < 2) continue;
+    const small = sized[0];
+    const large = sized[sized.length - 1];
+    const rate = (id) => {
+      const a = rows.find((r) => r.case === small.case && r.contender === id);
+      const b = rows.find((r) => r.case === large.case && r.contender === id);
+      const dt = b.wall.min - a.wall.min;
+      return dt > 0 ? (large.lines - small.lines) / dt : null;
+    };
+    const d = rate('stunnel-doctor');
+    const m = rate('mtail');
+    const b = rate('bare-loop');
+    marginal.push({
+      debug, from: small.case, to: large.case, doctor: d, mtail: m, bare: b,
+      doctorOverMtail: d && m ? d / m : null, doctorOverBare: d && b ? d / b : null,
+    });
+  }
+  const ratio = (x) => (x === null ? '-' : `${fmtNum(x)}x`);
+  const marginalHeaders = ['debug', 'between', 'stunnel-doctor lines/s', 'mtail lines/s', 'bare loop lines/s', 'doctor/mtail', 'doctor/bare'];
+  const marginalRows = marginal.map((r) => [
+    `d${r.debug}`, `${r.from} and ${r.to}`, r.doctor === null ? '-' : fmtRate(r.doctor), r.mtail === null ? '-' : fmtRate(r.mtail),
+    r.bare === null ? '-' : fmtRate(r.bare), ratio(r.doctorOverMtail), ratio(r.doctorOverBare),
+  ]);
+
   const notes = [
     `Throughput ratios are lines/s of stunnel-doctor divided by the other contender's (> 1: stunnel-doctor is faster). Best = from the minimum wall time, median = from the median, of ${runs} run${runs === 1 ? '' : 's'} per contender, taken round-robin.`,
     'Wall time includes process start-up (node, mtail program compilation). CPU = user + sys of the child; peak RSS = GNU time %M.',
@@ -290,15 +320,17 @@ export async function run(ctx) {
     'stunnel-doctor runs with `--metrics FILE`: the sidecar\'s metrics sink (DoctorMetrics, a prom-client registry) is fed every event, accepted connection and line count, and its text exposition written at the end; its counts (accepted, failures, starts) are checked against the truth too.',
     'Data: synthetic stunnel 5.68 lines (bench/generate.mjs), 8 services, 16-32 interleaved connections, ~5% failed connections, a few restarts.',
     '`doctor-syslog` is stunnel-doctor on the same lines in rsyslog\'s traditional syslog file format (`Jan  5 08:00:00 gw stunnel: LOG5[3]: ...`, written from the dataset before the runs); `syslog/file` is its throughput over stunnel-doctor\'s on the output-file format.',
+    'Per line past the smaller size: the lines the larger data set has beyond the smaller one, over the difference of their minimum wall times (start-up and the first lines\' warm-up cancel out): each contender\'s steady cost per line.',
   ];
   return {
     name, title,
     params: { sizes, debugs, runs, seed },
     cases: cases.map(({ file, ...c }) => c),
-    rows, ratios, mismatches,
+    rows, ratios, marginal, mismatches,
     tables: [
       { title: 'Backlog scan: throughput, CPU and memory', headers, rows: tableRows },
       { title: 'Backlog scan: ratios', headers: ratioHeaders, rows: ratioRows },
+      ...(marginalRows.length ? [{ title: 'Backlog scan: per line past the smaller size', headers: marginalHeaders, rows: marginalRows }] : []),
     ],
     notes,
   };
