@@ -46,7 +46,7 @@ describe('rule dispatch on the first character of the message', () => {
     expect(set.match(rec('Überprüfung Zertifikat fehlgeschlagen'), () => true)?.rule.id).toBe('umlaut-prefix');
     expect(set.match(rec('Ärger'), () => true)?.rule.id).not.toBe('umlaut-prefix');
     const bytes = Buffer.from('Überprüfung x fehlgeschlagen');
-    expect(set.mayMatch(3, bytes, 0, bytes.length, 4, 1)).toBe(true);
+    expect(set.candidates(3, bytes, 0, bytes.length, 4, 1)).toBeGreaterThan(0);
   });
 });
 

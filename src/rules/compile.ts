@@ -315,7 +315,7 @@ export class RuleSet {
         scopes: r.scopes,
         formats: r.formats,
         // A one-character prefix is the bucket's; a longer one, its follow set and the alternatives are tested as bytes
-        // when ASCII (the byte tests then agree with the string tests: see mayMatch).
+        // when ASCII (the byte tests then agree with the string tests: see candidates).
         exact: (r.prefix.length <= 1 || ascii) && (r.follow === null || ascii) && altAscii,
         prefix: r.prefix.length > 1 && ascii ? Buffer.from(r.prefix, 'latin1') : null,
         ...(r.follow !== null && ascii ? { followAt: r.prefix.length, follow: r.follow } : { followAt: -1, follow: null }),
@@ -339,22 +339,15 @@ export class RuleSet {
     }
   }
 
-  /**
-   * Whether some rule may match a message whose bytes are buf[from, to) (already cut to the bound, CR
-   * stripped), at `level`, for an id of the given scope bits (a conservative superset when unknown) and
-   * format bit. False means no rule can match: the message need not be decoded. A byte >= 0x80 never equals
-   * an ASCII prefix byte and decodes to a character >= 0x80, so the byte test agrees with `match` on text.
-   */
-  mayMatch(level: number, buf: Buffer, from: number, to: number, scope: number, format: number): boolean {
-    return this.candidates(level, buf, from, to, scope, format) > 0;
-  }
-
   /** The byte tests candidates() let through, in evaluation order: the first `n` (its result) are valid. */
   private readonly cand: ByteCandidate[] = [];
 
   /**
-   * How many rules the byte tests (mayMatch's) let through (0: no rule can match), kept for matchCandidates(), which
-   * then does not test their heads on the decoded message again.
+   * How many rules may match a message whose bytes are buf[from, to) (already cut to the bound, CR stripped), at
+   * `level`, for an id of the given scope bits (a conservative superset when unknown) and format bit; 0 means none
+   * can: the message need not be decoded. A byte >= 0x80 never equals an ASCII prefix byte and decodes to a character
+   * >= 0x80, so these byte tests agree with the string tests of `matchExec`. The rules are kept for matchCandidates(),
+   * which does not test their heads on the decoded message again.
    */
   candidates(level: number, buf: Buffer, from: number, to: number, scope: number, format: number): number {
     const c = from < to ? buf[from]! : 128;
@@ -381,7 +374,8 @@ export class RuleSet {
 
   /**
    * matchExec() over the first `n` rules of the last candidates() call, made on this record's line (its message
-   * decoded from the same bytes, with the exact scope of its id): the same rule and captures matchExec gives.
+   * decoded from the same bytes, its format): the same rule and captures matchExec gives. Only the scope is tested
+   * again, exactly now that the id is decoded.
    */
   matchCandidates(
     rec: LineRecord,
@@ -391,12 +385,11 @@ export class RuleSet {
   ): CompiledRule | null {
     const msg = rec.message;
     const scope = SCOPE_BIT[rec.idClass];
-    const format = FORMAT_BIT[rec.format];
     const cand = this.cand;
     for (let i = 0; i < n; i++) {
       const b = cand[i]!;
       const r = b.rule;
-      if ((r.scopes & scope) === 0 || (r.formats & format) === 0) continue;
+      if ((r.scopes & scope) === 0) continue;
       if (!b.exact && !headFits(r, msg)) continue;
       if (this.tryRule(r, msg, accept, acceptFirst)) return r;
     }
