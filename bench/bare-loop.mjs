@@ -38,7 +38,8 @@ function handshakeReason(err) {
   return 'other';
 }
 
-export async function countFiles(files) {
+/** The counting state and its per-line function: `line(buf, s, e)` for the line buf[s, e) (no newline). */
+export function createCounter() {
   const counts = Object.create(null);
   const inc = (k) => {
     counts[k] = (counts[k] ?? 0) + 1;
@@ -137,6 +138,15 @@ export async function countFiles(files) {
     }
   };
 
+  const result = () => {
+    const sorted = Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
+    return { lines, counts: sorted };
+  };
+  return { line, result };
+}
+
+export async function countFiles(files) {
+  const { line, result } = createCounter();
   for (const file of files) {
     let carry = null;
     for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
@@ -162,8 +172,7 @@ export async function countFiles(files) {
     }
     if (carry) line(carry, 0, carry.length);
   }
-  const sorted = Object.fromEntries(Object.entries(counts).sort(([a], [b]) => a.localeCompare(b)));
-  return { lines, counts: sorted };
+  return result();
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
