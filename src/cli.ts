@@ -1,6 +1,6 @@
 /**
  * The command line: a thin layer over the library (src/index.ts).
- *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [--stunnel-conf FILE] [-q] [--metrics FILE] [--since T] [--until T] [-f] [FILE...]
+ *   stunnel-doctor scan [--json] [--rules FILE]... [--proxy NAME] [--stunnel-conf FILE] [-q] [--failures] [--kind K,...]... [--metrics FILE] [--since T] [--until T] [-f] [FILE...]
  *   stunnel-doctor rules check FILE...
  *   stunnel-doctor watch [--config FILE] [--log NAME=PATH]... [--stunnel-conf [NAME=]PATH]... [--state-dir DIR] [--listen HOST:PORT] [--events-out FILE|-] [--web.config.file FILE]
  *   stunnel-doctor web-config check FILE...
@@ -87,6 +87,8 @@ export async function main(argv: string[]): Promise<number> {
     .option('--proxy <name>', 'proxy name for all files (default: from each file name)')
     .option('--stunnel-conf <path>', 'the stunnel.conf the logs were written with: config-aware hints and warnings')
     .option('-q, --quiet', 'print only the report')
+    .option('--failures', 'print only failures (events of severity error or critical); the report still counts every event')
+    .option('--kind <kinds>', 'print only events of these kinds (comma-separated, repeatable): cert_verify_failed, connect_failed, ...', collect, [])
     .option('--metrics <file>', 'write the sidecar\'s metrics for every line read (Prometheus text format) to FILE at the end')
     .option('--since <time>', 'only events at or after this log time: ISO 8601 (local time unless it has a zone) or a duration before now (30m, 2h, 1d)')
     .option('--until <time>', 'only events at or before this log time (same forms as --since)')

@@ -1,6 +1,7 @@
 /**
  * The `scan` command: events (text or NDJSON) on stdout, then the report; `--since/--until` on log time, a
- * progress bar on a terminal's stderr, `--follow`.
+ * progress bar on a terminal's stderr, `--follow`. `--failures` and `--kind` choose the events printed; the report
+ * and the exit status still cover every event in the time window.
  *
  * Where the report goes: after the text events on stdout (it is the answer; `scan -q log | mail` works), or on
  * stderr with `--json`, where stdout holds NDJSON only. Exit status: 0 when no event (inside the window) has
@@ -16,6 +17,7 @@ import { formatEvent, safeText } from './sinks/text.js';
 import { Report, formatReport, untimedOrigin } from './sinks/report.js';
 import { ProgressBar } from './sinks/progress.js';
 import { TimeWindow, TimeArgError } from './time-window.js';
+import { eventFilter, parseKinds, unknownKindsMessage } from './sinks/filter.js';
 import type { TailNotice } from './tail/follower.js';
 import type { ScanMetrics } from './scan.js';
 
@@ -40,6 +42,10 @@ export interface ScanCommandOptions {
   stunnelConf?: string;
   /** --metrics: write the sidecar's metrics for what was read, in the Prometheus text format, to this file. */
   metrics?: string;
+  /** --failures: print only the events of severity error or critical (the report still has every event). */
+  failures?: boolean;
+  /** --kind: print only the events of these kinds (each value may hold several, comma-separated). */
+  kind?: string[];
 }
 
 const noColorEnv = (): boolean => Boolean(process.env.NO_COLOR);
@@ -53,6 +59,10 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
     if (e instanceof TimeArgError) throw new ScanInputError(e.message);
     throw e;
   }
+  const { kinds, unknown } = parseKinds(o.kind ?? []);
+  if (unknown.length) throw new ScanInputError(`--kind: ${unknownKindsMessage(unknown)}`);
+  /** Which events are printed (all are reported). */
+  const shown = eventFilter({ kinds, failuresOnly: o.failures === true });
   const reportToStdout = !o.json;
   const reportStream = reportToStdout ? process.stdout : process.stderr;
   const eventColor = o.color !== false && process.stdout.isTTY === true && !noColorEnv();
@@ -110,7 +120,7 @@ export async function runScanCommand(files: string[], o: ScanCommandOptions): Pr
       report.window.untimedFrom.add(untimedOrigin(e));
     }
     report.add(e);
-    if (o.quiet) return;
+    if (o.quiet || (shown && !shown(e))) return;
     out.push(o.json ? `${JSON.stringify(e)}\n` : formatEvent(e, eventColor));
     if (out.length >= 512) flush();
     else due ??= setTimeout(flush, FLUSH_AFTER_MS);

@@ -6,7 +6,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import type { DoctorEvent, Kind } from '../events.js';
+import type { DoctorEvent } from '../events.js';
+import { eventFilter, parseKinds, unknownKindsMessage } from '../sinks/filter.js';
 import type { EventHub } from '../sinks/hub.js';
 import type { Diagnosis } from '../sinks/diagnose.js';
 import type { WebGuard } from './web-guard.js';
@@ -132,12 +133,13 @@ export class HttpServer {
       res.end('too many event stream clients\n');
       return;
     }
-    const proxies = new Set(url.searchParams.getAll('proxy').flatMap((p) => p.split(',')).filter(Boolean));
-    const kinds = new Set(url.searchParams.getAll('kind').flatMap((p) => p.split(',')).filter(Boolean) as Kind[]);
-    const failuresOnly = url.searchParams.get('failures') === '1';
-    const keep = (e: DoctorEvent): boolean =>
-      (proxies.size === 0 || proxies.has(e.proxy)) && (kinds.size === 0 || kinds.has(e.kind)) &&
-      (!failuresOnly || e.severity === 'error' || e.severity === 'critical');
+    const { kinds, unknown } = parseKinds(url.searchParams.getAll('kind'));
+    if (unknown.length) return this.json(res, 400, { error: unknownKindsMessage(unknown) });
+    const keep = eventFilter({
+      proxies: new Set(url.searchParams.getAll('proxy').flatMap((p) => p.split(',')).filter(Boolean)),
+      kinds,
+      failuresOnly: url.searchParams.get('failures') === '1',
+    });
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -152,7 +154,7 @@ export class HttpServer {
       // A dropped client stays subscribed until its 'close' event: write nothing more, count it once.
       if (seq <= lastSeq || res.destroyed) return;
       lastSeq = seq;
-      if (!keep(e)) return;
+      if (keep && !keep(e)) return;
       res.write(`id: ${seq}\nevent: ${e.kind}\ndata: ${JSON.stringify(e)}\n\n`);
       if (res.writableLength > this.opts.maxSseBacklog) {
         this.sseDropped++;
