@@ -4,26 +4,18 @@
  * those; an unknown kind is refused with the known ones listed (scan: exit 2; /events: 400).
  */
 import { afterEach, beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
 import { request } from 'node:http';
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { scanFiles } from '../src/index.js';
 import type { DoctorEvent } from '../src/events.js';
 import type { HttpServer } from '../src/http/server.js';
 import { get, makeServer } from './helpers/http.js';
+import { cli } from './helpers/cli.js';
+import { copyFixturesAs } from './helpers/fixture-lines.js';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const FIX = (p: string): string => join(REPO, 'fixtures', p);
-
-function cli(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'src/bin.ts'), ...args], {
-    cwd: REPO, encoding: 'utf8', env: { ...process.env, TZ: 'UTC', NO_COLOR: '1' }, maxBuffer: 1 << 26,
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const FIX = (p: string): string => new URL(`../fixtures/${p}`, import.meta.url).pathname;
 
 const mask = (s: string): string => s.replace(/, \d+\.\d\d s$/m, ', N s');
 const lines = (s: string): string[] => s.split('\n').filter(Boolean);
@@ -34,63 +26,59 @@ let files: string[];
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sd-filters-'));
   // Real logs with failures, successes, warnings and process events; each file name is its proxy.
-  const copies: [string, string][] = [
+  files = copyFixturesAs(dir, [
     ['multi-service/d5.log', 'multi.log'],
     ['expired/d5.log', 'expired.log'],
     ['handshake-timeout/d5.log', 'stall.log'],
     ['config-missing-cafile/d5.stderr', 'nocafile.err'],
-  ];
-  files = copies.map(([from, to]) => {
-    copyFileSync(FIX(from), join(dir, to));
-    return join(dir, to);
-  });
+  ]);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('scan --failures and --kind', () => {
-  it('--failures prints only the events of severity error or critical; the report and the exit status are unchanged', () => {
-    const all = cli(['scan', '--json', ...files]);
-    const failures = cli(['scan', '--json', '--failures', ...files]);
-    const everything = parse(all.stdout);
+  it('--failures prints only the events of severity error or critical; the report and the exit status are unchanged', async () => {
+    const all = await cli(['scan', '--json', ...files]);
+    const failures = await cli(['scan', '--json', '--failures', ...files]);
+    const everything = parse(all.out);
     // The logs hold both kinds of events, or the test shows nothing.
     expect(everything.some((e) => e.severity === 'info')).toBe(true);
     expect(everything.some((e) => e.severity === 'warning')).toBe(true);
-    const want = lines(all.stdout).filter((l) => ['error', 'critical'].includes((JSON.parse(l) as DoctorEvent).severity));
+    const want = lines(all.out).filter((l) => ['error', 'critical'].includes((JSON.parse(l) as DoctorEvent).severity));
     expect(want.length).toBeGreaterThanOrEqual(4);
-    expect(lines(failures.stdout)).toEqual(want);
-    expect(mask(failures.stderr)).toBe(mask(all.stderr));
+    expect(lines(failures.out)).toEqual(want);
+    expect(mask(failures.err)).toBe(mask(all.err));
     expect(failures.code).toBe(1);
     expect(all.code).toBe(1);
 
     // As text: every event header printed is an ERROR or CRITICAL one, as many as above; the report is the same.
-    const text = cli(['scan', '--failures', ...files]);
-    const quiet = cli(['scan', '-q', ...files]);
-    const at = text.stdout.indexOf('== stunnel-doctor report ==');
+    const text = await cli(['scan', '--failures', ...files]);
+    const quiet = await cli(['scan', '-q', ...files]);
+    const at = text.out.indexOf('== stunnel-doctor report ==');
     // An event's first line starts at the margin (its log time, or `-`), its details are indented.
-    const headers = text.stdout.slice(0, at).split('\n').filter((l) => l !== '' && !l.startsWith(' '));
+    const headers = text.out.slice(0, at).split('\n').filter((l) => l !== '' && !l.startsWith(' '));
     expect(headers.length).toBe(want.length);
     for (const h of headers) expect(h).toMatch(/^\S+ (?:ERROR|CRITICAL) +[a-z_]+\/[a-z_]+ /);
-    expect(mask(text.stdout.slice(at))).toBe(mask(quiet.stdout));
+    expect(mask(text.out.slice(at))).toBe(mask(quiet.out));
   });
 
-  it('--kind prints only the events of the kinds given (comma-separated, repeatable)', () => {
-    const all = parse(cli(['scan', '--json', ...files]).stdout);
-    const r = cli(['scan', '--json', '--kind', 'cert_verify_failed,proxy_started', '--kind', 'tls_handshake_failed', ...files]);
+  it('--kind prints only the events of the kinds given (comma-separated, repeatable)', async () => {
+    const all = parse((await cli(['scan', '--json', ...files])).out);
+    const r = await cli(['scan', '--json', '--kind', 'cert_verify_failed,proxy_started', '--kind', 'tls_handshake_failed', ...files]);
     expect(r.code).toBe(1);
-    const got = parse(r.stdout);
+    const got = parse(r.out);
     const want = all.filter((e) => ['cert_verify_failed', 'proxy_started', 'tls_handshake_failed'].includes(e.kind));
     expect(new Set(want.map((e) => e.kind))).toEqual(new Set(['cert_verify_failed', 'proxy_started', 'tls_handshake_failed']));
     expect(got).toEqual(want);
     // With --failures too: both must hold.
-    const both = parse(cli(['scan', '--json', '--failures', '--kind', 'proxy_started,cert_verify_failed', ...files]).stdout);
+    const both = parse((await cli(['scan', '--json', '--failures', '--kind', 'proxy_started,cert_verify_failed', ...files])).out);
     expect(both).toEqual(all.filter((e) => e.kind === 'cert_verify_failed'));
   });
 
-  it('refuses an unknown kind, naming it and listing the kinds: exit 2, nothing printed', () => {
-    const r = cli(['scan', '--kind', 'cert_verify_failed,cert_expired', ...files]);
+  it('refuses an unknown kind, naming it and listing the kinds: exit 2, nothing printed', async () => {
+    const r = await cli(['scan', '--kind', 'cert_verify_failed,cert_expired', ...files]);
     expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr).toContain('--kind: unknown event kind "cert_expired" (kinds: config_failed, config_warning, connect_failed, cert_verify_failed,');
+    expect(r.out).toBe('');
+    expect(r.err).toContain('--kind: unknown event kind "cert_expired" (kinds: config_failed, config_warning, connect_failed, cert_verify_failed,');
   });
 });
 

@@ -5,11 +5,12 @@
  */
 import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { scanFiles } from '../src/index.js';
+import { copyFixturesAs } from './helpers/fixture-lines.js';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const FIX = (p: string): string => join(REPO, 'fixtures', p);
@@ -30,16 +31,12 @@ let files: string[];
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sd-report-'));
   // Real logs, copied under names that give each its proxy (the file name is the proxy name).
-  const copies: [string, string][] = [
+  files = copyFixturesAs(dir, [
     ['multi-service/d5.log', 'multi-service.log'],
     ['restart-append/d5.log', 'restart-append.log'],
     ['expired/d5.log', 'expired.log'],
     ['config-missing-cafile/d5.stderr', 'config-missing-cafile.err'],
-  ];
-  files = copies.map(([from, to]) => {
-    copyFileSync(FIX(from), join(dir, to));
-    return join(dir, to);
-  });
+  ]);
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 

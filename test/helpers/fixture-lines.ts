@@ -1,11 +1,22 @@
 /**
  * The real stunnel logs of fixtures/, line by line, through the line grammar.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { copyFileSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { DEFAULT_PARSE_OPTIONS, newRecord, parseLine, type LineRecord } from '../../src/parse/line.js';
 
 const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
+
+/**
+ * Copies fixture files (`[path under fixtures/, name]`) into `dir` under the names given (a file's name is its proxy's
+ * for `scan`), and returns the copies' paths in the same order.
+ */
+export function copyFixturesAs(dir: string, copies: readonly (readonly [string, string])[]): string[] {
+  return copies.map(([from, to]) => {
+    copyFileSync(join(FIXTURES, from), join(dir, to));
+    return join(dir, to);
+  });
+}
 
 /** Every `.log` and `.stderr` file of a scenario directory of fixtures/. */
 export function fixtureLogs(): string[] {
