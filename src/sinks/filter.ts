@@ -1,9 +1,9 @@
 /**
  * Which events a stream shows: the same choice for `/events` (`?proxy=`, `?kind=`, `?failures=1`) and for `scan`'s
- * printed events (`--kind`, `--failures`). A failure is an event of severity error or critical: what makes `scan` exit 1
- * and the report count it as a failure.
+ * printed events (`--kind`, `--failures`). A failure here is an event of severity error or critical: what makes `scan`
+ * exit 1 and its report count a failure (`isFailure` of events.ts, a failure kind, is what diagnose() returns).
  */
-import { KINDS, isKind, type DoctorEvent, type Kind } from '../events.js';
+import { KINDS, isKind, severityAtLeast, type DoctorEvent, type Kind } from '../events.js';
 
 export interface EventFilterSpec {
   /** Only these proxies (empty: all). */
@@ -14,17 +14,13 @@ export interface EventFilterSpec {
   failuresOnly?: boolean;
 }
 
-export function isFailure(e: DoctorEvent): boolean {
-  return e.severity === 'error' || e.severity === 'critical';
-}
-
 /** The test of a spec; null when it keeps every event. */
 export function eventFilter(spec: EventFilterSpec): ((e: DoctorEvent) => boolean) | null {
   const proxies = spec.proxies?.size ? spec.proxies : null;
   const kinds = spec.kinds?.size ? spec.kinds : null;
   const failuresOnly = spec.failuresOnly === true;
   if (!proxies && !kinds && !failuresOnly) return null;
-  return (e) => (!proxies || proxies.has(e.proxy)) && (!kinds || kinds.has(e.kind)) && (!failuresOnly || isFailure(e));
+  return (e) => (!proxies || proxies.has(e.proxy)) && (!kinds || kinds.has(e.kind)) && (!failuresOnly || severityAtLeast(e.severity, 'error'));
 }
 
 /**
