@@ -148,6 +148,26 @@ describe('hostile input', () => {
     expect(b.stats.lines.invalid).toBeGreaterThanOrEqual(3);
   });
 
+  it('refuses a line cut inside its id without reading into the next line (output file, syslog, journal without header)', () => {
+    // Real lines (`LOGn[<id>]: ...`, an id of two characters or more), each cut right before the `]` closing its id and
+    // followed in the buffer by the next real line, whose `]:` a search running past the cut would find.
+    for (const [file, strip] of [['success/d5.log', false], ['syslog/syslog.log', false], ['syslog/syslog.log', true]] as const) {
+      const lines = readFileSync(join(FIXTURES, file), 'latin1').split('\n').filter(Boolean);
+      const i = lines.findIndex((l, k) => /LOG\d\[[^\]]{2,}\]: /.test(l) && k + 1 < lines.length);
+      expect(i, file).toBeGreaterThanOrEqual(0);
+      // strip: the header removed, as `journalctl -o cat` prints the message.
+      const body = (l: string): string => (strip ? l.slice(l.indexOf('LOG')) : l);
+      const line = body(lines[i]!);
+      const next = body(lines[i + 1]!);
+      const cut = line.slice(0, line.indexOf(']', line.search(/LOG\d\[/)));
+      const buf = Buffer.from(`${cut}\n${next}\n`, 'latin1');
+      const rec = newRecord();
+      expect(parseLine(buf, 0, cut.length, rec, DEFAULT_PARSE_OPTIONS, all), `${file}: ${cut}`).toBe(false);
+      expect(parseLine(buf, cut.length + 1, buf.length - 1, rec, DEFAULT_PARSE_OPTIONS, all), `${file}: ${next}`).toBe(true);
+      expect(`${rec.id}]: ${rec.message}`, file).toBe(next.slice(next.search(/LOG\d\[/) + 5));
+    }
+  });
+
   it('never turns text forged inside a message into an event', async () => {
     // A certificate subject can hold `LOG3[99]: Configuration failed` (catalog section 5). Here the subject
     // of a real rejected-certificate line is replaced by such text; the forged part must stay in the detail.
