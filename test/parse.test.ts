@@ -225,6 +225,33 @@ describe('event times', () => {
   });
 });
 
+describe('ISO stamps (rsyslog\'s file format, RFC 5424)', () => {
+  it('give each line its own time, line after line, as Date.parse reads the stamp (its zone aside)', () => {
+    const seen = new Set<number>();
+    for (const f of ['rsyslog-iso-d7.log', 'rsyslog-rfc5424-d7.log', 'rsyslog-iso-d5.log', 'rsyslog-rfc5424-d5.log']) {
+      const buf = readFileSync(join(FIXTURES, 'rsyslog', f));
+      const rec = newRecord();
+      let s = 0;
+      let n = 0;
+      while (s < buf.length) {
+        let nl = buf.indexOf(10, s);
+        if (nl < 0) nl = buf.length;
+        const line = buf.toString('latin1', s, nl);
+        if (parseLine(buf, s, nl, rec, DEFAULT_PARSE_OPTIONS, all) && rec.format === 'syslog') {
+          const stamp = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d/.exec(line)![0];
+          expect(rec.time, `${f}: ${line}`).toBe(Date.parse(`${stamp}Z`) / 1000);
+          seen.add(rec.time);
+          n++;
+        }
+        s = nl + 1;
+      }
+      expect(n, f).toBeGreaterThan(10);
+    }
+    // The lines span several seconds (those of debug 7 within one file): a time kept from an earlier line would show.
+    expect(seen.size).toBeGreaterThan(2);
+  });
+});
+
 describe('syslog stamps without a year', () => {
   // The first line of a real syslog capture (fixtures/syslog/syslog.log: stunnel 5.68 writing to a syslog socket).
   const line = readFileSync(join(FIXTURES, 'syslog', 'syslog.log'), 'latin1').split('\n')[0]!;

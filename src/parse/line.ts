@@ -548,7 +548,7 @@ function parseSlow(
   rec.origin = origin;
   let time = NaN;
   if (h.stamp === 'bsd') time = bsdSeconds(buf, h.stampAt, opts);
-  else if (h.stamp === 'iso') time = Date.parse(`${latin1(buf, h.stampAt, h.stampAt + 19)}Z`) / 1000;
+  else if (h.stamp === 'iso') time = isoSeconds(buf, h.stampAt);
   if (isInternalError(buf, body, end)) {
     // fatal_debug's syslog(LOG_CRIT) copy: the raw text, without `LOGn[id]: `.
     fillInternalError(buf, body, end, rec, 'syslog', time, opts, wantLevel, knownAscii);
@@ -568,6 +568,22 @@ function parseSlow(
   const level = buf[body + 3]! - D0;
   if (!fillLog(buf, body + 5, end, rec, 'syslog', level, time, opts, wantLevel, knownAscii)) return false;
   return true;
+}
+
+/**
+ * The time of the ISO stamp at `at` (`YYYY-MM-DDTHH:MM:SS`, checked by isoAt) read as UTC, as Date.parse gives it. Lines of
+ * one second share it: the stamp is decoded and parsed when its digits change (its 14 digits are one exact number).
+ */
+let lastIsoKey = -1;
+let lastIsoTime = NaN;
+function isoSeconds(b: Buffer, at: number): number {
+  const key = ((((digits(b, at, 4) * 100 + digits(b, at + 5, 2)) * 100 + digits(b, at + 8, 2)) * 100 + digits(b, at + 11, 2)) * 100 +
+    digits(b, at + 14, 2)) * 100 + digits(b, at + 17, 2);
+  if (key !== lastIsoKey) {
+    lastIsoKey = key;
+    lastIsoTime = Date.parse(`${latin1(b, at, at + 19)}Z`) / 1000;
+  }
+  return lastIsoTime;
 }
 
 /** The pid of a header as a string; the same pid as the line before gives the same string (no decoding). */
