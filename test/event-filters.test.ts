@@ -11,7 +11,8 @@ import { join } from 'node:path';
 import { scanFiles } from '../src/index.js';
 import type { DoctorEvent } from '../src/events.js';
 import type { HttpServer } from '../src/http/server.js';
-import { get, makeServer } from './helpers/http.js';
+import { counter, get, makeServer } from './helpers/http.js';
+import { waitFor } from './helpers/wait.js';
 import { cli } from './helpers/cli.js';
 import { copyFixturesAs } from './helpers/fixture-lines.js';
 
@@ -116,7 +117,7 @@ describe('/events filters', () => {
   }
 
   it('sends only the proxies, kinds and failures asked for, in order; an unknown kind gets 400', async () => {
-    const { http, hub } = makeServer();
+    const { http, hub, metrics } = makeServer();
     servers.push(http);
     const url = await http.listen('127.0.0.1', 0);
     const events = [
@@ -130,8 +131,8 @@ describe('/events filters', () => {
 
     const a = collect(`${url}/events?failures=1&proxy=multi`, multiFailures.length);
     const b = collect(`${url}/events?kind=proxy_started&kind=cert_verify_failed`, kinds.length);
-    // Both streams are open before the first event is published.
-    await new Promise<void>((r) => setTimeout(r, 100));
+    // Both streams are subscribed (the gauge is set in the same turn) before the first event is published.
+    await waitFor(async () => (await counter(metrics, 'stunnel_doctor_http_sse_clients')) === 2, 'two event stream clients');
     for (const e of events) hub.publish(e);
     expect(await a).toEqual(JSON.parse(JSON.stringify(multiFailures)));
     expect(await b).toEqual(JSON.parse(JSON.stringify(kinds)));

@@ -117,7 +117,7 @@ function build(z: typeof Zod.z) {
     })
     .strict();
 
-  return { matchSchema, eventSchema, whenSchema, ruleSchema, ruleFileSchema };
+  return { ruleSchema, ruleFileSchema };
 }
 
 type Schemas = ReturnType<typeof build>;

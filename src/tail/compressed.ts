@@ -13,10 +13,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { FINGERPRINT_MAX, fingerprintOf } from './identity.js';
-
 import { decompressorOf, withoutCompressedSuffix } from './compressed-names.js';
-
-export { COMPRESSED_SUFFIXES, decompressorOf, isCompressedName, withoutCompressedSuffix } from './compressed-names.js';
 
 /**
  * The decompressed bytes of `file`; `onBytes` is told the file's own bytes as they are read (a progress bar measures
